@@ -1,0 +1,1 @@
+//! The Switchyard operator library (work in progress: see issue [5/9]).

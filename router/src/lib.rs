@@ -1,0 +1,1 @@
+//! The Switchyard router library (work in progress: see issue [2/9]).

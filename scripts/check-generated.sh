@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Fails when a generated, committed file differs from what the code generates now.
+# (The CRD drift check also runs as a Rust test; this catches files produced by scripts.)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+cargo run -q -p switchyard-crds --bin crdgen -- "$tmp" >/dev/null
+for f in "$tmp"/*.yaml; do
+  if ! diff -q "$f" "crds/$(basename "$f")" >/dev/null; then
+    echo "crds/$(basename "$f") is stale: run 'cargo run -p switchyard-crds --bin crdgen'" >&2
+    exit 1
+  fi
+done
+echo "generated files are current"
