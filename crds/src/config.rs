@@ -304,6 +304,10 @@ pub struct ResolvedAuto {
 pub struct ResolvedCandidate {
     /// Endpoint name.
     pub endpoint: String,
+    /// Head output predicting this endpoint (defaults applied: endpoint name, then model id,
+    /// are tried by the loader when this is `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_output: Option<String>,
     /// Threshold from the spec; `None` uses the head's calibrated one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,

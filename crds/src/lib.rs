@@ -7,6 +7,7 @@ pub mod check;
 pub mod common;
 pub mod config;
 pub mod endpoint;
+pub mod head;
 pub mod manifest;
 pub mod policy;
 pub mod resolve;

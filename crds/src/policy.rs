@@ -280,6 +280,11 @@ pub struct Candidate {
     /// ModelEndpoint name.
     #[schemars(length(min = 1, max = 253))]
     pub endpoint: String,
+    /// Name of the head output that predicts this endpoint (a model of the training data,
+    /// e.g. `gpt-4-1106-preview`). Default: the endpoint name, then the endpoint's model id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub head_output: Option<String>,
     /// Probability of a good answer this candidate must reach to be chosen over a more
     /// expensive one. Default: the calibrated threshold stored in the head, else 0.5.
     #[serde(default, skip_serializing_if = "Option::is_none")]

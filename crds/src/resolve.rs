@@ -767,6 +767,7 @@ impl Resolver<'_> {
             if self.endpoint(&format!("{field}.endpoint"), &c.endpoint) {
                 candidates.push(ResolvedCandidate {
                     endpoint: c.endpoint.clone(),
+                    head_output: c.head_output.clone(),
                     threshold: c.threshold,
                 });
             }
