@@ -7,7 +7,11 @@ cd "$ROOT"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-cargo run -q -p switchyard-crds --bin crdgen -- "$tmp" >/dev/null
+cargo run -q -p switchyard-crds --bin crdgen -- "$tmp" "$tmp/crds.md" >/dev/null
+if ! diff -q "$tmp/crds.md" docs/reference/crds.md >/dev/null; then
+  echo "docs/reference/crds.md is stale: run 'cargo run -p switchyard-crds --bin crdgen'" >&2
+  exit 1
+fi
 for f in "$tmp"/*.yaml; do
   if ! diff -q "$f" "crds/$(basename "$f")" >/dev/null; then
     echo "crds/$(basename "$f") is stale: run 'cargo run -p switchyard-crds --bin crdgen'" >&2

@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod head;
 pub mod manifest;
 pub mod policy;
+pub mod reference;
 pub mod resolve;
 #[cfg(feature = "validation")]
 pub mod schema;
@@ -33,6 +34,15 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("switchyard.dev_modelendpoints.yaml", ModelEndpoint::crd()),
         ("switchyard.dev_routingpolicies.yaml", RoutingPolicy::crd()),
     ]
+}
+
+/// Path of the generated field reference, relative to the repository root.
+pub const REFERENCE_DOC: &str = "docs/reference/crds.md";
+
+/// Renders the Markdown field reference of all CRDs.
+pub fn reference_markdown() -> String {
+    let crds: Vec<CustomResourceDefinition> = crds().into_iter().map(|(_, c)| c).collect();
+    reference::render(&crds)
 }
 
 /// Renders a CRD as the YAML committed under `crds/` (with a generated-file header).

@@ -29,6 +29,17 @@ fn committed_crds_match_the_types() {
 }
 
 #[test]
+fn committed_reference_matches_the_types() {
+    let path = repo().join(switchyard_crds::REFERENCE_DOC);
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == switchyard_crds::reference_markdown(),
+        "{} is stale: run `cargo run -p switchyard-crds --bin crdgen` and commit it",
+        path.display()
+    );
+}
+
+#[test]
 fn crd_yaml_round_trips() {
     for (file, crd) in switchyard_crds::crds() {
         let yaml = switchyard_crds::crd_yaml(&crd).unwrap();
