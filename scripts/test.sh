@@ -24,5 +24,11 @@ cargo test --workspace
 step "generated files are current"
 scripts/check-generated.sh
 
+step "Helm chart, install manifest, examples, Dockerfiles"
+charts/test.sh
+
+step "demo page (headless Chromium)"
+ui/run-tests.sh
+
 echo
 echo "all tests passed"

@@ -57,8 +57,14 @@ impl Report {
     }
 }
 
-/// Checks every object in the given files and directories.
+/// Checks every object in the given files and directories, resolving as standalone mode does.
 pub fn check_paths(paths: &[PathBuf]) -> Report {
+    check_paths_with(paths, &ResolveOptions::default())
+}
+
+/// Checks every object, resolving model references with `opts` (in-cluster resolution accepts
+/// model volumes).
+pub fn check_paths_with(paths: &[PathBuf], opts: &ResolveOptions) -> Report {
     let mut report = Report::default();
     let files = match manifest::expand_paths(paths) {
         Ok(f) => f,
@@ -84,7 +90,7 @@ pub fn check_paths(paths: &[PathBuf]) -> Report {
     let resolution = resolve_all(
         &report.manifests.policies,
         &report.manifests.endpoints,
-        &ResolveOptions::default(),
+        opts,
     );
     for p in resolution.problems {
         let finding = Finding {

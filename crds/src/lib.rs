@@ -8,6 +8,7 @@ pub mod common;
 pub mod config;
 pub mod endpoint;
 pub mod head;
+pub mod import;
 pub mod manifest;
 pub mod policy;
 pub mod reference;

@@ -598,7 +598,10 @@ impl Resolver<'_> {
             }
             _ => None,
         };
-        let confidence_floor = c.confidence_floor.unwrap_or(0.3);
+        let confidence_floor = c.confidence_floor.unwrap_or(match c.kind {
+            ClassifierType::Embedding => 0.15,
+            _ => 0.3,
+        });
         self.unit_interval("spec.intent.classifier.confidenceFloor", confidence_floor);
         let timeout_ms = match &c.timeout {
             None => 2000,

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use switchyard_crds::check::check_paths;
+use switchyard_crds::check::{check_paths, check_paths_with};
+use switchyard_crds::resolve::{MODEL_VOLUME_ROOT, ResolveOptions};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -58,8 +59,12 @@ fn example_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_example_is_valid() {
+    // Examples are written for clusters, where model volumes exist.
+    let in_cluster = ResolveOptions {
+        model_volume_root: Some(MODEL_VOLUME_ROOT.to_owned()),
+    };
     for file in example_files() {
-        let report = check_paths(std::slice::from_ref(&file));
+        let report = check_paths_with(std::slice::from_ref(&file), &in_cluster);
         let findings: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
         assert!(
             findings.is_empty(),

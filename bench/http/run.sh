@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# HTTP load harness: the latency a client sees calling a fake upstream (a) directly, (b) through
+# nginx as a plain reverse proxy, (c) through Switchyard (release build, concrete model id, so no
+# classification), (d) through LiteLLM's proxy (skipped with a note if it does not install).
+# Writes docs/benchmarks-http.md. See bench/http/README.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+DURATION="${BENCH_DURATION:-10s}"
+WORK="$ROOT/.cache/bench-http"
+OUT="${BENCH_OUT:-$ROOT/docs/benchmarks-http.md}"
+BENCH_KEY="sk-bench-5f0c2a9e8b7d4c3a1f6e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a"
+UP_PORT=18181; NGINX_PORT=18182; SY_PORT=18183; LITELLM_PORT=18184
+mkdir -p "$WORK"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk; then
+  echo "installing nginx and wrk (Debian packages)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
+fi
+NGINX="$(command -v nginx)"
+
+wait_http() { # url [method]
+  for _ in $(seq 1 900); do
+    if curl -s -o /dev/null -X "${2:-GET}" -H 'content-type: application/json' \
+         -d '{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}' "$1"; then return 0; fi
+    sleep 0.2
+  done
+  echo "timed out waiting for $1" >&2; return 1
+}
+
+# The fake upstream: nginx answering every POST with a fixed chat completion (far faster than
+# anything measured through it).
+BODY='{"id":"chatcmpl-bench","object":"chat.completion","created":0,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}'
+mkdir -p "$WORK/up" "$WORK/px"
+cat > "$WORK/up/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/up/nginx.pid; error_log $WORK/up/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path $WORK/up; proxy_temp_path $WORK/up;
+  fastcgi_temp_path $WORK/up; uwsgi_temp_path $WORK/up; scgi_temp_path $WORK/up;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP_PORT; location / { default_type application/json; return 200 '$BODY'; } } }
+CONF
+cat > "$WORK/px/nginx.conf" <<CONF
+worker_processes auto; daemon off; pid $WORK/px/nginx.pid; error_log $WORK/px/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path $WORK/px; proxy_temp_path $WORK/px;
+  fastcgi_temp_path $WORK/px; uwsgi_temp_path $WORK/px; scgi_temp_path $WORK/px;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP_PORT; keepalive 128; }
+  server { listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
+"$NGINX" -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!)
+"$NGINX" -c "$WORK/px/nginx.conf" -p "$WORK/px" & PIDS+=($!)
+
+# Switchyard, release build, one endpoint; requests name its model id (manual routing).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+cargo build --release -q -p switchyard-router --bin switchyard-router
+cat > "$WORK/switchyard.yaml" <<YAML
+apiVersion: switchyard.dev/v1alpha1
+kind: ModelEndpoint
+metadata: {name: bench}
+spec: {model: bench-model, baseURL: 'http://127.0.0.1:$UP_PORT/v1'}
+YAML
+RUST_LOG=warn "$CARGO_TARGET_DIR/release/switchyard-router" serve -f "$WORK/switchyard.yaml" \
+  --listen "127.0.0.1:$SY_PORT" --no-watch & SY_PID=$!; PIDS+=($SY_PID)
+
+# LiteLLM in its own venv under .cache/.
+LITELLM_OK=0; LITELLM_NOTE=""
+LVENV="$ROOT/.cache/litellm-venv"
+if [ ! -x "$LVENV/bin/litellm" ]; then
+  echo "installing litellm[proxy] into $LVENV (one time)"
+  if ! { python3 -m venv "$LVENV" && "$LVENV/bin/pip" install -q 'litellm[proxy]'; } >"$WORK/litellm-install.log" 2>&1; then
+    LITELLM_NOTE="LiteLLM did not install (see .cache/bench-http/litellm-install.log); skipped"
+  fi
+fi
+if [ -x "$LVENV/bin/litellm" ]; then
+  cat > "$WORK/litellm.yaml" <<YAML
+model_list:
+  - model_name: bench-model
+    litellm_params: {model: openai/bench-model, api_base: 'http://127.0.0.1:$UP_PORT/v1', api_key: bench}
+litellm_settings: {telemetry: false}
+YAML
+  LITELLM_MASTER_KEY="$BENCH_KEY" LITELLM_TELEMETRY=False "$LVENV/bin/litellm" --config "$WORK/litellm.yaml" --host 127.0.0.1 \
+    --port "$LITELLM_PORT" >"$WORK/litellm.log" 2>&1 & PIDS+=($!)
+  if wait_http "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions" POST; then LITELLM_OK=1
+  else LITELLM_NOTE="LiteLLM did not start (see .cache/bench-http/litellm.log); skipped"; fi
+fi
+
+cat > "$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $BENCH_KEY"
+wrk.body = '{"model":"bench-model","messages":[{"role":"user","content":"Hello there, how are you today?"}],"max_tokens":16}'
+LUA
+
+wait_http "http://127.0.0.1:$UP_PORT/v1/chat/completions" POST
+wait_http "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" POST
+wait_http "http://127.0.0.1:$SY_PORT/v1/chat/completions" POST
+
+# run NAME URL CONNECTIONS THREADS -> "p50_ms p99_ms rps errors"
+measure() {
+  local out; out="$(wrk -t"$4" -c"$3" -d"$DURATION" --latency -s "$WORK/post.lua" "$2")"
+  echo "$out" > "$WORK/wrk-$1-$3.txt"
+  local ms='function ms(v){ if (v ~ /us$/) {sub(/us$/,"",v); return v/1000} if (v ~ /ms$/) {sub(/ms$/,"",v); return v+0} if (v ~ /s$/) {sub(/s$/,"",v); return v*1000} return v }'
+  local p50 p99 rps errs
+  p50="$(echo "$out" | awk "$ms"' $1=="50%" {printf "%.3f", ms($2)}')"
+  p99="$(echo "$out" | awk "$ms"' $1=="99%" {printf "%.3f", ms($2)}')"
+  rps="$(echo "$out" | awk '/^Requests\/sec/ {printf "%.0f", $2}')"
+  errs="$(echo "$out" | awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(",","");n+=$4+$6+$8+$10} END {print n+0}')"
+  echo "$p50 $p99 $rps $errs"
+}
+
+declare -A R
+TARGETS=("direct:http://127.0.0.1:$UP_PORT/v1/chat/completions"
+         "nginx:http://127.0.0.1:$NGINX_PORT/v1/chat/completions"
+         "switchyard:http://127.0.0.1:$SY_PORT/v1/chat/completions")
+[ "$LITELLM_OK" = 1 ] && TARGETS+=("litellm:http://127.0.0.1:$LITELLM_PORT/v1/chat/completions")
+for t in "${TARGETS[@]}"; do
+  name="${t%%:*}"; url="${t#*:}"
+  wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$url" >/dev/null   # warm-up
+  for c in 1 64; do
+    threads=1; [ "$c" = 64 ] && threads=2
+    R["$name,$c"]="$(measure "$name" "$url" "$c" "$threads")"
+    echo "$name c=$c: ${R[$name,$c]}"
+  done
+done
+RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$SY_PID/status")"
+
+field() { echo "${R[$1,$2]}" | awk -v i="$3" '{print $i}'; }
+{
+  echo "# HTTP proxy overhead"
+  echo
+  echo "Generated by \`bench/http/run.sh\` on $(date -u +%Y-%m-%d) ($(nproc) CPUs: $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'))."
+  echo "Load: \`wrk\`, $DURATION per cell, one JSON chat completion per request, keep-alive."
+  echo "The upstream is nginx returning a fixed completion; client, proxies and upstream share the machine,"
+  echo "so absolute numbers depend on its load at the time (it is shared with other builds)."
+  echo
+  echo "| path | conc. | p50 ms | p99 ms | added p50 ms | req/s | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for t in "${TARGETS[@]}"; do
+    name="${t%%:*}"
+    for c in 1 64; do
+      p50="$(field "$name" "$c" 1)"; d50="$(field direct "$c" 1)"
+      added="$(awk -v a="$p50" -v b="$d50" 'BEGIN {printf "%.3f", a-b}')"
+      echo "| $name | $c | $p50 | $(field "$name" "$c" 2) | $added | $(field "$name" "$c" 3) | $(field "$name" "$c" 4) |"
+    done
+  done
+  echo
+  echo "Switchyard peak RSS during the run: $((RSS_KB / 1024)) MiB (VmHWM, no models loaded)."
+  [ -n "$LITELLM_NOTE" ] && echo && echo "$LITELLM_NOTE."
+  echo
+  echo "Targets: Switchyard p50 ≤ 1.3 × nginx p50 at both concurrencies; throughput ≥ 80 % of nginx at 64"
+  echo "connections with zero errors; ≥ 10 × less added latency than LiteLLM; ≤ 50 MB RSS."
+} > "$OUT"
+cat "$OUT"

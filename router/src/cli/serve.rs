@@ -1,0 +1,146 @@
+//! `switchyard-router serve`: serves the API from files (watched and hot-reloaded), from the
+//! embedded quickstart, or in a cluster from a ConfigMap and Secrets (`--kube-configmap`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use switchyard_crds::common::parse_duration;
+use tokio::net::TcpListener;
+
+use super::{CliError, SourceArgs, models_dir};
+use crate::config::kube::KubeSource;
+use crate::config::report::Reporter;
+use crate::config::{self, watch};
+use crate::secrets::SecretStore;
+use crate::server::{serve, shutdown_signal};
+use crate::state::{AppState, RuntimeOptions};
+use crate::upstream::breaker::BreakerSettings;
+
+/// Flags of `serve`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config source (default: the embedded quickstart).
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Address of the API.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SWITCHYARD_LISTEN")]
+    pub listen: SocketAddr,
+    /// Separate address for `/metrics` (it is also served on the main address).
+    #[arg(long, env = "SWITCHYARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Built-in models directory (default: ./models if present, else /models).
+    #[arg(long, env = "SWITCHYARD_MODELS")]
+    pub models: Option<PathBuf>,
+    /// In a cluster: read the resolved config from this ConfigMap (key router.yaml).
+    #[arg(long, conflicts_with_all = ["files", "config"])]
+    pub kube_configmap: Option<String>,
+    /// Namespace of the ConfigMap and Secrets.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub kube_namespace: String,
+    /// This pod's name: routers report what they serve under it in the policy's status
+    /// ConfigMap (`<x>-status` for `--kube-configmap <x>-config`). Unset: no reports.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// How long in-flight requests may finish after SIGTERM.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+    /// Consecutive upstream failures that open an endpoint's circuit.
+    #[arg(long, default_value_t = 5)]
+    pub breaker_failures: u32,
+    /// How long an open circuit waits before a probe request.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub breaker_cooldown: Duration,
+    /// Do not watch the config files for changes.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Do not serve the `/ui` demo page.
+    #[arg(long, env = "SWITCHYARD_NO_UI")]
+    pub no_ui: bool,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 500ms, 30s or 1m"))
+}
+
+/// Serves until SIGTERM/SIGINT.
+pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let options = RuntimeOptions {
+        models_dir: models_dir(args.models.clone()),
+        breaker: BreakerSettings {
+            failure_threshold: args.breaker_failures.max(1),
+            cooldown: args.breaker_cooldown,
+        },
+        ui: !args.no_ui,
+        ..RuntimeOptions::default()
+    };
+    let in_cluster = args.kube_configmap.is_some();
+    let state = AppState::new(options, SecretStore::empty(!in_cluster))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| CliError::Io {
+            context: format!("cannot listen on {}", args.listen),
+            source,
+        })?;
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| CliError::Io {
+                    context: format!("cannot listen on {addr}"),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let mut _watch = None;
+    let mut _kube = None;
+    if let Some(name) = &args.kube_configmap {
+        let client = kube::Client::try_default().await?;
+        let source = KubeSource {
+            configmap: name.clone(),
+            namespace: args.kube_namespace.clone(),
+            reporter: args.pod_name.clone().map(|pod| Reporter {
+                configmap: Reporter::status_configmap(name),
+                namespace: args.kube_namespace.clone(),
+                pod,
+            }),
+        };
+        tracing::info!(configmap = %name, namespace = %args.kube_namespace, "reading config from the cluster");
+        _kube = Some(tokio::spawn(config::kube::run(
+            state.clone(),
+            client,
+            source,
+        )));
+    } else {
+        let source = args.source.source();
+        // The first config must load: a router that cannot serve should not start.
+        config::reload(&state, &source).await?;
+        if !args.no_watch && source != config::Source::Embedded {
+            _watch = Some(watch::watch(state.clone(), source)?);
+        }
+    }
+    let addr = listener.local_addr().map_err(|source| CliError::Io {
+        context: "listener address".into(),
+        source,
+    })?;
+    tracing::info!(%addr, "serving");
+    serve(
+        state,
+        listener,
+        metrics_listener,
+        args.shutdown_grace,
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|source| CliError::Io {
+        context: "server".into(),
+        source,
+    })?;
+    if let Some(k) = _kube {
+        k.abort();
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}

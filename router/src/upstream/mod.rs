@@ -1,0 +1,88 @@
+//! Calling upstream model endpoints: HTTP clients, per-endpoint runtime state (circuit
+//! breaker, concurrency and rate limits) and the proxy with fallback and SSE passthrough.
+//!
+//! The client is reqwest (rustls with the ring provider and the system's root certificates):
+//! it brings connection pooling, HTTP/1.1 and HTTP/2, connect timeouts and streaming bodies,
+//! which is everything the proxy needs without hand-written connection management.
+
+pub mod breaker;
+pub mod endpoint;
+pub mod limiter;
+pub mod proxy;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use switchyard_crds::config::ResolvedEndpoint;
+use switchyard_crds::endpoint::Provider;
+
+/// Errors while setting up HTTP clients.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// TLS configuration failed.
+    #[error("TLS setup failed: {0}")]
+    Tls(#[source] rustls::Error),
+    /// The endpoint's URL does not parse.
+    #[error("invalid URL: {0}")]
+    Url(String),
+    /// reqwest refused the configuration.
+    #[error("HTTP client setup failed: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+/// Installs ring as rustls' process-wide provider (idempotent) and builds a client TLS config
+/// trusting the system's root certificates.
+pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Fails only when a provider is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // Individual unparsable system certificates are skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        tracing::warn!("no system root certificates found; https upstreams will fail");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(ClientError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Builds an HTTP client with the given connect timeout.
+pub fn build_client(
+    tls: &rustls::ClientConfig,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, ClientError> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.clone())
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(ClientError::Build)
+}
+
+/// The header carrying the endpoint's API key: `Authorization: Bearer` or Azure's `api-key`.
+pub fn auth_header(ep: &ResolvedEndpoint, key: &str) -> Option<(HeaderName, HeaderValue)> {
+    match ep.provider {
+        Provider::AzureOpenai => {
+            let mut v = HeaderValue::from_str(key).ok()?;
+            v.set_sensitive(true);
+            Some((HeaderName::from_static("api-key"), v))
+        }
+        _ => {
+            let mut v = HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
+            v.set_sensitive(true);
+            Some((http::header::AUTHORIZATION, v))
+        }
+    }
+}
