@@ -7,7 +7,7 @@ function bar(kind, frac, valueText, label, cut) {
   fill.style.width = `${(f * 100).toFixed(1)}%`;
   const track = h('div', { class: 'track' }, fill);
   if (cut != null) {
-    const c = h('div', { class: 'cut', title: 'acceptance line: (1 − tolerance) × best score' });
+    const c = h('div', { class: 'cut', title: 'acceptance line: best score − tolerance' });
     c.style.left = `${(Math.max(0, Math.min(1, cut)) * 100).toFixed(1)}%`;
     track.append(c);
   }
@@ -37,11 +37,11 @@ export function renderDecision(d) {
   // Probabilities stay on a 0..1 scale; other scores (similarities, logits) are scaled to the best.
   const scoreScale = maxScore > 1 ? maxScore : 1;
   const maxCost = Math.max(0, ...costs.filter((c) => c != null));
-  // The router accepts a candidate whose score reaches (1 - tolerance) × the best eligible score
-  // (or its own threshold); the cheapest accepted one wins.
+  // The router accepts a candidate whose score reaches the best eligible score minus the
+  // tolerance (or its own threshold); the cheapest accepted one wins.
   const bestEligible = Math.max(0, ...scores.filter((s, i) => s != null && candidates[i].eligible !== false));
   const cut = d.strategy === 'auto' && d.tolerance != null && bestEligible > 0
-    ? ((1 - d.tolerance) * bestEligible) / scoreScale : null;
+    ? Math.max(0, bestEligible - d.tolerance) / scoreScale : null;
 
   const head = h('div', { class: 'dec-head' },
     h('span', { class: 'dec-label', text: d.manual ? 'Model (manual routing)' : 'Chosen model' }),

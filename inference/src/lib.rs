@@ -33,6 +33,13 @@ pub use image::{ImageLimits, clip_preprocess, decode_image};
 pub use intent::{IntentModel, IntentScores, RouteScore};
 pub use text::{ClassifyInput, Role, TextPolicy, Turn, conversation_text};
 
+/// The process-wide ONNX Runtime environment, loaded from `ORT_DYLIB_PATH` on first use and
+/// shared with every [`Engine`]. ONNX Runtime allows one environment per process, so other
+/// crates that create sessions of their own (the trainer's parity check) must use this one.
+pub fn ort_environment() -> Result<ort::environment::Environment> {
+    runtime::environment(None)
+}
+
 #[cfg(test)]
 mod tests {
     /// The router shares these across tasks.

@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
             a.column(j).iter().map(|v| f64::from(*v)).collect()
         };
         let (pw, ps, yw, ys) = (col(&oof, w), col(&oof, s), col(&y, w), col(&y, s));
-        let router = pair_summary(&pw, &ys, &yw).map(|p| (p.apgr, p.cpt80));
+        let router = pair_summary(&ps, &pw, &ys, &yw).map(|p| (p.apgr, p.cpt80));
         let gain: Vec<f64> = ps.iter().zip(&pw).map(|(a, b)| a - b).collect();
         let n = pw.len() as f64;
         let gc = metrics::strong_share_curve(&gain, &yw, &ys);

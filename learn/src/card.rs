@@ -161,7 +161,7 @@ pub fn write_training_card(dir: &Path, r: &TrainReport) -> Result<()> {
     if let Some((s, w, p)) = &r.val_pair {
         let _ = writeln!(
             o,
-            "\nStrong/weak pair {s} / {w} (route to {s} when P({w} correct) is low): \
+            "\nStrong/weak pair {s} / {w} (tolerance knob: {s} when P({s}) − P({w}) is high): \
              APGR {:.3}, CPT(50 %) {}, CPT(80 %) {}.",
             p.apgr,
             opt_pct(p.cpt50),
@@ -229,8 +229,14 @@ pub fn append_eval(dir: &Path, r: &EvalReport, args: &EvalArgs) -> Result<()> {
             "| router | APGR | CPT(50 %) | CPT(80 %) | CPT(95 %) |\n|---|---|---|---|---|"
         );
         let rows: [(&str, &RouterCurve); 4] = [
-            ("head, router rule (strong when P(weak) < t)", &p.router),
-            ("head, score P(strong) − P(weak)", &p.gain),
+            (
+                "head, router `tolerance` knob (weak when P(weak) ≥ P(strong) − tolerance)",
+                &p.router,
+            ),
+            (
+                "head, per-candidate `threshold` knob (strong when P(weak) < t)",
+                &p.threshold_rule,
+            ),
             ("random", &p.random),
             ("oracle", &p.oracle),
         ];

@@ -148,10 +148,13 @@ pub struct PairEval {
     pub strong_quality: f64,
     /// Quality when every prompt goes to the weak model.
     pub weak_quality: f64,
-    /// The router's rule: strong when the weak model's probability is below a threshold.
+    /// The router's `tolerance` knob with the head's thresholds switched off: the weak model is
+    /// chosen when `p_weak >= p_strong - tolerance`, so the sweep ranks prompts by the predicted
+    /// gain `p_strong - p_weak`. The headline APGR.
     pub router: RouterCurve,
-    /// Alternative score: predicted gain `p_strong - p_weak` (not what the router does).
-    pub gain: RouterCurve,
+    /// The router's per-candidate `threshold` knob at tolerance 0: strong when the weak
+    /// model's probability is below the threshold.
+    pub threshold_rule: RouterCurve,
     /// A router that flips a biased coin.
     pub random: RouterCurve,
     /// A router that knows the answers.
@@ -541,8 +544,8 @@ fn pair_eval(
         prompts: rows.len(),
         strong_quality: sq,
         weak_quality: wq,
-        router: router_curve(&neg_pw, &yw, &ys, wq, sq),
-        gain: router_curve(&gain, &yw, &ys, wq, sq),
+        router: router_curve(&gain, &yw, &ys, wq, sq),
+        threshold_rule: router_curve(&neg_pw, &yw, &ys, wq, sq),
         random: router_curve(&constant, &yw, &ys, wq, sq),
         oracle: router_curve(&oracle, &yw, &ys, wq, sq),
         operating_point: OperatingPoint {

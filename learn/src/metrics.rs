@@ -234,13 +234,13 @@ pub fn calibration(p: &[f64], label: &[f64], n_bins: usize) -> Calibration {
 }
 
 /// The router's `auto` decision: candidate `i` is acceptable when `p[i] >= thresholds[i]` or
-/// `p[i] >= (1 - tolerance) * max(p)`; the cheapest acceptable candidate wins (ties: the
+/// `p[i] >= max(p) - tolerance`; the cheapest acceptable candidate wins (ties: the
 /// more likely one, then the lower index). Returns the chosen index.
 pub fn decide(p: &[f64], thresholds: &[f64], tolerance: f64, costs: &[f64]) -> usize {
     let best = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut chosen: Option<usize> = None;
     for i in 0..p.len() {
-        let ok = p[i] >= thresholds[i] || p[i] >= (1.0 - tolerance) * best;
+        let ok = p[i] >= thresholds[i] || p[i] >= best - tolerance;
         if !ok {
             continue;
         }
@@ -391,8 +391,9 @@ mod tests {
         assert_eq!(decide(&[0.7, 0.9], &[0.6, 0.5], 0.0, &costs), 0);
         // Weak below: strong.
         assert_eq!(decide(&[0.5, 0.9], &[0.6, 0.5], 0.0, &costs), 1);
-        // Within tolerance of the best: weak.
-        assert_eq!(decide(&[0.5, 0.9], &[0.6, 0.5], 0.5, &costs), 0);
+        // Within tolerance (absolute) of the best: weak.
+        assert_eq!(decide(&[0.5, 0.9], &[0.6, 0.5], 0.4, &costs), 0);
+        assert_eq!(decide(&[0.5, 0.9], &[0.6, 0.5], 0.3, &costs), 1);
         // Nobody above threshold: the most likely.
         assert_eq!(decide(&[0.3, 0.4], &[0.6, 0.5], 0.0, &costs), 1);
         // Tolerance 1: always the cheapest.

@@ -57,7 +57,12 @@ fn draw<DB: DrawingBackend>(
         return draw_cost(root, report);
     };
     let mut all: Vec<f64> = Vec::new();
-    for c in [&pair.router, &pair.oracle, &pair.random, &pair.gain] {
+    for c in [
+        &pair.router,
+        &pair.oracle,
+        &pair.random,
+        &pair.threshold_rule,
+    ] {
         all.extend(c.curve.points.iter().map(|p| p[1] * 100.0));
     }
     let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
@@ -95,18 +100,18 @@ fn draw<DB: DrawingBackend>(
             format!("random (APGR {})", apgr(&pair.random.summary)),
         ),
         (
-            &pair.gain,
+            &pair.threshold_rule,
             RGBColor(230, 150, 40),
             format!(
-                "head, score p_strong - p_weak (APGR {})",
-                apgr(&pair.gain.summary)
+                "head, threshold knob p_weak < t (APGR {})",
+                apgr(&pair.threshold_rule.summary)
             ),
         ),
         (
             &pair.router,
             RGBColor(31, 90, 200),
             format!(
-                "head, router rule p_weak < t (APGR {})",
+                "head, router tolerance knob (APGR {})",
                 apgr(&pair.router.summary)
             ),
         ),

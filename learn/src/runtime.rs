@@ -3,7 +3,6 @@
 //! `ort` is built with `load-dynamic`: the runtime library is found at run time. A missing or
 //! unloadable library is reported as an error here instead of `ort`'s panic on first use.
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 use ort::environment::Environment;
@@ -12,34 +11,14 @@ use ort::session::builder::GraphOptimizationLevel;
 
 use crate::error::{Error, Result};
 
-/// Environment variable naming the ONNX Runtime shared library.
-pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
-
 static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
 
-/// The shared ONNX Runtime environment (created on first use).
+/// The process's ONNX Runtime environment: the inference engine's (ONNX Runtime allows only
+/// one per process, and the embedder runs on that engine).
 pub fn environment() -> Result<&'static Environment> {
-    ENV.get_or_init(|| {
-        let path = std::env::var_os(ORT_DYLIB_ENV).ok_or_else(|| {
-            format!(
-                "{ORT_DYLIB_ENV} is not set; point it at libonnxruntime.so \
-                 (scripts/setup.sh writes it to .tools/env.sh)"
-            )
-        })?;
-        if !Path::new(&path).is_file() {
-            return Err(format!(
-                "{ORT_DYLIB_ENV}={} does not name a file",
-                Path::new(&path).display()
-            ));
-        }
-        let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
-        builder
-            .with_name("switchyard-learn")
-            .build()
-            .map_err(|e| e.to_string())
-    })
-    .as_ref()
-    .map_err(|m| Error::Embedder(format!("cannot start ONNX Runtime: {m}")))
+    ENV.get_or_init(|| switchyard_inference::ort_environment().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|m| Error::Embedder(format!("cannot start ONNX Runtime: {m}")))
 }
 
 /// Opens an ONNX model from bytes with `threads` intra-op threads.

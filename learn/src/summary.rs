@@ -42,7 +42,7 @@ pub fn eval_summary(r: &EvalReport) -> String {
     if let Some(p) = &r.pair {
         for (name, c) in [
             ("router", &p.router),
-            ("gain", &p.gain),
+            ("threshold", &p.threshold_rule),
             ("random", &p.random),
             ("oracle", &p.oracle),
         ] {

@@ -315,14 +315,20 @@ pub fn strong_weak(accuracy: &[f64]) -> Option<(usize, usize)> {
     (s != w).then_some((s, w))
 }
 
-/// Pair summary on rows labelled for both models: route to strong when the weak model's
-/// probability is low (the router's rule at tolerance 0).
-pub fn pair_summary(p_weak: &[f64], y_strong: &[f64], y_weak: &[f64]) -> Option<PairSummary> {
+/// Pair summary on rows labelled for both models, as the router's `tolerance` knob sweeps
+/// (thresholds off): the weak model serves a prompt when `p_weak >= p_strong - tolerance`, so
+/// prompts go to the strong model in order of predicted gain `p_strong - p_weak`.
+pub fn pair_summary(
+    p_strong: &[f64],
+    p_weak: &[f64],
+    y_strong: &[f64],
+    y_weak: &[f64],
+) -> Option<PairSummary> {
     let n = p_weak.len() as f64;
-    if n == 0.0 {
+    if n == 0.0 || p_strong.len() != p_weak.len() {
         return None;
     }
-    let score: Vec<f64> = p_weak.iter().map(|p| -p).collect();
+    let score: Vec<f64> = p_strong.iter().zip(p_weak).map(|(s, w)| s - w).collect();
     let curve = metrics::strong_share_curve(&score, y_weak, y_strong);
     metrics::summarise(
         &curve,
@@ -434,9 +440,10 @@ pub fn train(args: &TrainArgs, embedder: &dyn Embedder) -> Result<TrainReport> {
             .filter(|&i| mc[[i, s]] > 0.0 && mc[[i, w]] > 0.0)
             .collect();
         let pw: Vec<f64> = both.iter().map(|&i| f64::from(pc[[i, w]])).collect();
+        let ps: Vec<f64> = both.iter().map(|&i| f64::from(pc[[i, s]])).collect();
         let ys: Vec<f64> = both.iter().map(|&i| f64::from(yc[[i, s]])).collect();
         let yw: Vec<f64> = both.iter().map(|&i| f64::from(yc[[i, w]])).collect();
-        pair_summary(&pw, &ys, &yw).map(|p| (set.models[s].clone(), set.models[w].clone(), p))
+        pair_summary(&ps, &pw, &ys, &yw).map(|p| (set.models[s].clone(), set.models[w].clone(), p))
     });
     let data: Vec<(PathBuf, String)> = args
         .data

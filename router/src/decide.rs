@@ -358,7 +358,7 @@ fn decide_auto(
         .fold(f64::NEG_INFINITY, f64::max);
     let acceptable = |r: &Row| {
         r.c.score
-            .is_some_and(|p| p >= r.threshold || p >= (1.0 - tolerance) * p_best)
+            .is_some_and(|p| p >= r.threshold || p >= p_best - tolerance)
     };
     let chosen = pool
         .iter()

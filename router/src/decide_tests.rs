@@ -423,12 +423,17 @@ fn auto_tolerance_trades_quality_for_cost() {
     assert_eq!(
         pick(&p, [0.5, 0.75, 0.8], Some(0.1)),
         "mid",
-        "0.75 >= 0.9 * 0.8"
+        "0.75 >= 0.8 - 0.1"
     );
     assert_eq!(
-        pick(&p, [0.5, 0.75, 0.8], Some(0.05)),
+        pick(&p, [0.5, 0.75, 0.8], Some(0.04)),
         "strong",
-        "0.75 < 0.95 * 0.8"
+        "0.75 < 0.8 - 0.04"
+    );
+    assert_eq!(
+        pick(&p, [0.5, 0.75, 0.8], Some(0.3)),
+        "cheap",
+        "absolute difference: 0.5 >= 0.8 - 0.3 (a relative rule would need 0.56)"
     );
     assert_eq!(
         pick(&p, [0.01, 0.75, 0.8], Some(1.0)),
