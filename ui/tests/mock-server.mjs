@@ -60,7 +60,7 @@ function decide(policy, messages, tolerance) {
   });
   const eligible = candidates.filter((c) => c.eligible);
   const best = Math.max(...eligible.map((c) => c.score));
-  const ok = eligible.filter((c) => c.score >= (1 - tolerance) * best);
+  const ok = eligible.filter((c) => c.score >= best - tolerance);
   const chosen = ok.sort((a, b) => a.cost - b.cost)[0];
   const decisionMs = 2 + (text.length % 7) * 0.9 + (image ? 6 : 0);
   const out = {
