@@ -131,6 +131,27 @@ fn degraded(engine: &Engine) -> Option<String> {
         .map(|why| format!("CUDA requested but unavailable ({why}); inference runs on CPU"))
 }
 
+/// Warm-up shared by the ONNX classifiers: waits for the engine, then builds the model once.
+async fn warm<M, Fut>(
+    engine: &Engine,
+    model: &OnceCell<M>,
+    build: impl FnOnce() -> Fut,
+) -> Result<(), ClassifyError>
+where
+    Fut: std::future::Future<Output = inference::Result<M>>,
+{
+    engine.ready().await.map_err(classify_error)?;
+    model.get_or_try_init(build).await.map_err(classify_error)?;
+    Ok(())
+}
+
+/// The model [`warm`] built, or `Unavailable` before warm-up.
+fn warmed<M>(model: &OnceCell<M>) -> Result<&M, ClassifyError> {
+    model
+        .get()
+        .ok_or_else(|| ClassifyError::Unavailable("classifier not warmed up".into()))
+}
+
 /// `embedding` / `onnx` intent classifier.
 struct OnnxIntent {
     engine: Engine,
@@ -155,14 +176,9 @@ impl PolicyClassifier for OnnxIntent {
     }
 
     fn warm_up(&self) -> BoxFuture<'_, Result<(), ClassifyError>> {
-        async move {
-            self.engine.ready().await.map_err(classify_error)?;
-            self.model
-                .get_or_try_init(|| inference::IntentModel::build(&self.engine, &self.spec))
-                .await
-                .map_err(classify_error)?;
-            Ok(())
-        }
+        warm(&self.engine, &self.model, || {
+            inference::IntentModel::build(&self.engine, &self.spec)
+        })
         .boxed()
     }
 
@@ -171,10 +187,7 @@ impl PolicyClassifier for OnnxIntent {
         input: &'a ClassifyInput,
     ) -> BoxFuture<'a, Result<Classification, ClassifyError>> {
         async move {
-            let model = self
-                .model
-                .get()
-                .ok_or_else(|| ClassifyError::Unavailable("classifier not warmed up".into()))?;
+            let model = warmed(&self.model)?;
             let s = model
                 .classify(&to_inference(input))
                 .await
@@ -215,16 +228,9 @@ impl PolicyClassifier for OnnxAuto {
     }
 
     fn warm_up(&self) -> BoxFuture<'_, Result<(), ClassifyError>> {
-        async move {
-            self.engine.ready().await.map_err(classify_error)?;
-            self.model
-                .get_or_try_init(|| {
-                    inference::AutoModel::build(&self.engine, &self.spec, &self.endpoints)
-                })
-                .await
-                .map_err(classify_error)?;
-            Ok(())
-        }
+        warm(&self.engine, &self.model, || {
+            inference::AutoModel::build(&self.engine, &self.spec, &self.endpoints)
+        })
         .boxed()
     }
 
@@ -233,10 +239,7 @@ impl PolicyClassifier for OnnxAuto {
         input: &'a ClassifyInput,
     ) -> BoxFuture<'a, Result<Classification, ClassifyError>> {
         async move {
-            let model = self
-                .model
-                .get()
-                .ok_or_else(|| ClassifyError::Unavailable("classifier not warmed up".into()))?;
+            let model = warmed(&self.model)?;
             let s = model
                 .score(&to_inference(input))
                 .await
