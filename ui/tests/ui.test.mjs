@@ -430,6 +430,9 @@ test('screenshots: desktop, dark, and 375 px without horizontal overflow', async
   await page.emulateMedia({ colorScheme: 'light' });
   await page.setViewportSize({ width: 375, height: 812 });
   await page.waitForFunction(() => document.documentElement.clientWidth === 375);
+  // The page redraws its charts for the new width in the animation frame after the resize
+  // event; measure once that frame has run.
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.equal(overflow, 0, 'no horizontal scrolling at 375 px');
   await page.screenshot({ path: join(ARTIFACTS, 'screenshot-mobile.png'), fullPage: true });
