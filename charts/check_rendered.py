@@ -10,8 +10,9 @@ For every object in the files:
 - switchyard.dev custom resources against the openAPIV3Schema of the chart's CRDs;
 - ServiceMonitors against a structural schema of the fields the chart sets;
 - RBAC is least privilege: no '*' anywhere, Secrets only get/list/watch, no escalate/bind/
-  impersonate, every permission the operator needs present, and the operator holds every
-  permission the routers' Roles grant (so RBAC escalation prevention lets it create them);
+  impersonate, every permission the operator needs present and none it does not, and the
+  operator holds every permission the routers' Roles grant (so RBAC escalation prevention lets
+  it create them);
 - the operator pods run restricted (non-root, fixed UID, read-only root, no privilege
   escalation, all capabilities dropped, RuntimeDefault seccomp).
 Prints one line per file and exits non-zero with every problem listed.
@@ -31,23 +32,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CRD_DIR = os.path.join(HERE, "switchyard", "crds")
 
 # What the operator does (see charts/switchyard/templates/rbac.yaml): (group, resource, verbs).
-CHILD_VERBS = ["get", "list", "watch", "create", "patch", "delete"]
+# operator/tests/reliability.rs derives the same set from the API calls the operator makes.
+APPLY = ["list", "watch", "create", "patch"]  # watched children, server-side applied
 REQUIRED = [
-    ("switchyard.dev", "routingpolicies", ["get", "list", "watch"]),
-    ("switchyard.dev", "modelendpoints", ["get", "list", "watch"]),
+    ("switchyard.dev", "routingpolicies", ["list", "watch"]),
+    ("switchyard.dev", "modelendpoints", ["list", "watch"]),
     ("switchyard.dev", "routingpolicies/status", ["patch"]),
     ("switchyard.dev", "modelendpoints/status", ["patch"]),
-    ("", "configmaps", CHILD_VERBS),
-    ("", "services", CHILD_VERBS),
-    ("", "serviceaccounts", CHILD_VERBS),
-    ("apps", "deployments", CHILD_VERBS),
-    ("policy", "poddisruptionbudgets", CHILD_VERBS),
-    ("autoscaling", "horizontalpodautoscalers", CHILD_VERBS),
-    ("rbac.authorization.k8s.io", "roles", CHILD_VERBS),
-    ("rbac.authorization.k8s.io", "rolebindings", CHILD_VERBS),
+    ("", "configmaps", APPLY),
+    ("", "services", APPLY),
+    ("", "serviceaccounts", APPLY),
+    ("apps", "deployments", APPLY),
+    ("rbac.authorization.k8s.io", "roles", APPLY),
+    ("rbac.authorization.k8s.io", "rolebindings", APPLY),
+    ("policy", "poddisruptionbudgets", APPLY + ["delete"]),
+    ("autoscaling", "horizontalpodautoscalers", APPLY + ["delete"]),
     ("", "secrets", ["get", "list", "watch"]),
     ("events.k8s.io", "events", ["create", "patch"]),
-    ("", "events", ["create", "patch"]),
 ]
 # What the Roles the operator creates for routers grant (operator/src/build/rbac.rs).
 GRANTED_TO_ROUTERS = [
@@ -159,11 +160,21 @@ def check_rbac(objs, problems, namespaced, leader):
     elif kinds != {"ClusterRole"}:
         problems.append(f"the operator needs a ClusterRole, got {sorted(kinds)}")
     rules = [rule for r in operator_roles for rule in r.get("rules", [])]
+    needed = set()
     for group, resource, verbs in REQUIRED + GRANTED_TO_ROUTERS:
         for verb in verbs:
+            needed.add((group, resource, verb))
             if not rules_allow(rules, group, resource, verb):
                 problems.append(f"operator lacks {verb} on {resource or '?'}"
                                 f" (apiGroup {group!r})")
+    # ... and nothing more.
+    for rule in rules:
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                for verb in rule.get("verbs", []):
+                    if (group, resource, verb) not in needed:
+                        problems.append(f"operator is granted {verb} on {resource}"
+                                        f" (apiGroup {group!r}), which it does not need")
     lease_roles = [r for r in roles if r["metadata"]["name"].endswith("-leader-election")]
     if leader:
         lease_rules = [rule for r in lease_roles for rule in r.get("rules", [])]

@@ -99,16 +99,26 @@ if "$PY" charts/check_rendered.py "$TMP/default.yaml" \
 else
   fail "rendered chart (see above)"
 fi
-# The checks above must be able to fail: an unknown field and a wildcard verb are caught.
+# The checks above must be able to fail: an unknown field, a wildcard verb, a write on
+# Secrets and a permission the operator does not use are each caught.
 sed 's/^  replicas: 1$/  replicas: 1\n  replicaCount: 1/' "$TMP/default.yaml" > "$TMP/unknown-field.yaml"
-sed '0,/verbs: \["get", "list", "watch"\]/s//verbs: ["*"]/' "$TMP/default.yaml" > "$TMP/wildcard.yaml"
+sed '0,/verbs: \["list", "watch"\]/s//verbs: ["*"]/' "$TMP/default.yaml" > "$TMP/wildcard.yaml"
+sed '0,/verbs: \["get", "list", "watch"\]$/s//verbs: ["get", "list", "watch", "update"]/' \
+  "$TMP/default.yaml" > "$TMP/secret-write.yaml"
+sed '0,/verbs: \["list", "watch", "create", "patch"\]/s//verbs: ["get", "list", "watch", "create", "patch", "delete"]/' \
+  "$TMP/default.yaml" > "$TMP/extra-verbs.yaml"
 unknown_out="$("$PY" charts/check_rendered.py "$TMP/unknown-field.yaml" || true)"
 wildcard_out="$("$PY" charts/check_rendered.py "$TMP/wildcard.yaml" || true)"
+secret_out="$("$PY" charts/check_rendered.py "$TMP/secret-write.yaml" || true)"
+extra_out="$("$PY" charts/check_rendered.py "$TMP/extra-verbs.yaml" || true)"
 if grep -q "'replicaCount' was unexpected" <<< "$unknown_out" \
-    && grep -q "holds a wildcard" <<< "$wildcard_out"; then
-  ok "the render checks reject an unknown field and a wildcard verb"
+    && grep -q "holds a wildcard" <<< "$wildcard_out" \
+    && grep -q "on secrets; only get/list/watch are allowed" <<< "$secret_out" \
+    && grep -q "granted delete on services.*does not need" <<< "$extra_out"; then
+  ok "the render checks reject an unknown field, a wildcard, a Secret write and an unused verb"
 else
-  fail "the render checks accepted an unknown field or a wildcard verb"
+  fail "the render checks accepted an unknown field, a wildcard, a Secret write or an unused verb"
+  printf '%s\n' "$unknown_out" "$wildcard_out" "$secret_out" "$extra_out" | head -40
 fi
 
 # 4. manifests/install.yaml is the current rendering.

@@ -18,4 +18,9 @@ for f in "$tmp"/*.yaml; do
     exit 1
   fi
 done
+# docs/reference/{cli.md,metrics.md,openapi.json} from the clap definitions, the metric
+# registries and the router's OpenAPI document (also checked by `cargo test -p switchyard-docgen`).
+cargo run -q -p switchyard-docgen -- --check
+# docs/images/dashboard-layout.svg from the chart's Grafana dashboard.
+python3 scripts/dashboard-layout.py --check
 echo "generated files are current"

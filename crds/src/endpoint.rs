@@ -239,6 +239,7 @@ fn default_health_interval() -> DurationString {
 pub struct ModelEndpointStatus {
     /// `Ready` (the spec is valid and usable) and `Reachable` (the last health probe succeeded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = crate::limits::bound_conditions)]
     pub conditions: Vec<Condition>,
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod endpoint;
 pub mod head;
 pub mod import;
+pub mod limits;
 pub mod manifest;
 pub mod policy;
 pub mod reference;

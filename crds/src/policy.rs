@@ -147,8 +147,9 @@ pub struct IntentClassifier {
     pub endpoint_ref: Option<String>,
     /// `onnx` only: the classifier's output labels in order, when the model's metadata lacks
     /// them. Each label maps to the route of the same name or listing it in `labels`.
+    /// At most 256 labels of 1 to 128 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 256))]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 128)))]
     pub labels: Option<Vec<String>>,
     /// `embedding`/`onnx`: below this confidence the request goes to `defaultRoute`.
     /// For `embedding` it is a cosine-based score (default 0.15: MiniLM scores clear matches
@@ -230,8 +231,8 @@ pub struct AutoSpec {
     #[schemars(length(min = 1, max = 32))]
     pub candidates: Vec<Candidate>,
     /// Default quality/cost trade-off, 0 to 1. A candidate is acceptable when its predicted
-    /// probability reaches its threshold or is within `tolerance` (relative) of the best
-    /// candidate's; the cheapest acceptable candidate wins. 0 is NVIDIA's rule (cheapest above
+    /// probability reaches its threshold or is at most `tolerance` below the best candidate's
+    /// (absolute difference of probabilities); the cheapest acceptable candidate wins. 0 is NVIDIA's rule (cheapest above
     /// its threshold, else the most likely); 1 always picks the cheapest. Clients may override
     /// it per request. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -403,21 +404,29 @@ pub struct RouterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
-    /// CPU/memory (and other) requests and limits of the router container.
+    /// CPU/memory (and other) requests and limits of the router container. Like every
+    /// Kubernetes type embedded here, its lists, maps and strings are bounded (64 items,
+    /// 64 entries, 1024 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::limits::bound_embedded)]
     pub resources: Option<ResourceRequirements>,
     /// GPU scheduling. Unset: CPU inference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<GpuSpec>,
-    /// Node labels the router pods must match.
+    /// Node labels the router pods must match. At most 64 entries; values up to 1024
+    /// characters (Kubernetes itself allows 63 in a label value).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = crate::limits::bound_embedded)]
     pub node_selector: BTreeMap<String, String>,
     /// Tolerations added to the router pods (GPU pods also get the standard
-    /// `nvidia.com/gpu` toleration).
+    /// `nvidia.com/gpu` toleration). At most 32.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), transform = crate::limits::bound_embedded)]
     pub tolerations: Vec<Toleration>,
-    /// Affinity rules of the router pods.
+    /// Affinity rules of the router pods. Every list inside holds at most 64 items, every
+    /// map at most 64 entries, every string at most 1024 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::limits::bound_embedded)]
     pub affinity: Option<Affinity>,
     /// Horizontal autoscaling. Unset: fixed `replicas`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -557,6 +566,7 @@ pub struct RoutingPolicyStatus {
     /// `Ready` (routers serve the current config), `Resolved` (every reference resolved) and
     /// `Degraded` (serving, but with something missing or on a fallback such as CPU).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = crate::limits::bound_conditions)]
     pub conditions: Vec<Condition>,
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -570,12 +580,16 @@ pub struct RoutingPolicyStatus {
         rename = "serviceURL",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(length(max = 512))]
     pub service_url: Option<String>,
-    /// Readiness of each referenced endpoint.
+    /// Readiness of each referenced endpoint. At most 2048 entries, more than a spec can
+    /// name (64 routes × 16 endpoints, 32 candidates and two single references).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2048))]
     pub endpoints: Vec<EndpointReadiness>,
     /// Hash of the resolved router config the routers are told to serve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub config_hash: Option<String>,
 }
 
@@ -584,10 +598,12 @@ pub struct RoutingPolicyStatus {
 #[serde(rename_all = "camelCase")]
 pub struct EndpointReadiness {
     /// ModelEndpoint name.
+    #[schemars(length(max = 253))]
     pub name: String,
     /// Whether it exists, is valid and (if probed) reachable.
     pub ready: bool,
     /// Why not, as a CamelCase reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub reason: Option<String>,
 }

@@ -148,6 +148,8 @@ fn row(out: &mut String, path: &str, schema: &Value, required: bool) {
         ("maxLength", "max length"),
         ("minItems", "min items"),
         ("maxItems", "max items"),
+        ("minProperties", "min entries"),
+        ("maxProperties", "max entries"),
     ] {
         if let Some(v) = schema.get(key) {
             constraints.push(format!("{label} {}", compact(v)));

@@ -234,15 +234,41 @@ pub fn resolve_policy(
     endpoints: &[ModelEndpoint],
     opts: &ResolveOptions,
 ) -> PolicyResolution {
+    resolve_policy_with(policy, endpoints, &BTreeMap::new(), opts)
+}
+
+/// [`resolve_policy`], where `unreadable` names endpoints of the policy's namespace that
+/// exist but are unusable for a reason found outside resolution (they did not decode, or
+/// break the CRD schema), with that reason: they count as invalid endpoints.
+pub fn resolve_policy_with(
+    policy: &RoutingPolicy,
+    endpoints: &[ModelEndpoint],
+    unreadable: &BTreeMap<String, String>,
+    opts: &ResolveOptions,
+) -> PolicyResolution {
     let namespace = policy.namespace().unwrap_or_else(|| "default".to_owned());
+    let object = object_name("RoutingPolicy", &namespace, &policy.name_any());
+    let mut available: BTreeMap<String, Result<ResolvedEndpoint, Vec<Problem>>> = endpoints
+        .iter()
+        .filter(|e| e.namespace().unwrap_or_else(|| "default".to_owned()) == namespace)
+        .map(|e| (e.name_any(), resolve_endpoint(e)))
+        .collect();
+    for (name, error) in unreadable {
+        available.insert(
+            name.clone(),
+            Err(vec![Problem {
+                severity: Severity::Error,
+                reason: Reason::InvalidEndpoint,
+                object: object_name("ModelEndpoint", &namespace, name),
+                field: "spec".to_owned(),
+                message: error.clone(),
+            }]),
+        );
+    }
     let mut r = Resolver {
-        object: object_name("RoutingPolicy", &namespace, &policy.name_any()),
+        object,
         namespace: namespace.clone(),
-        available: endpoints
-            .iter()
-            .filter(|e| e.namespace().unwrap_or_else(|| "default".to_owned()) == namespace)
-            .map(|e| (e.name_any(), resolve_endpoint(e)))
-            .collect(),
+        available,
         used: BTreeMap::new(),
         readiness: BTreeMap::new(),
         problems: Vec::new(),

@@ -105,6 +105,20 @@ fn to_json_schema(v: &Value) -> Value {
     }
 }
 
+/// Longest violation message reported.
+const MAX_MESSAGE: usize = 512;
+
+fn truncate(message: &mut String) {
+    if message.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE - 3;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str("...");
+    }
+}
+
 /// Converts a JSON pointer (`/spec/routes/0/name`) into a dotted path (`spec.routes[0].name`).
 fn dotted(pointer: &str) -> String {
     let mut out = String::new();
@@ -125,23 +139,7 @@ fn dotted(pointer: &str) -> String {
 /// Validates one object (as JSON) of kind `ModelEndpoint` or `RoutingPolicy`. `None` when the
 /// kind is not one of Switchyard's.
 pub fn validate_object(object: &Value) -> Option<Vec<Violation>> {
-    let kind = object.get("kind")?.as_str()?;
-    let c = compiled().iter().find(|c| c.kind == kind)?;
-    let mut out: Vec<Violation> = c
-        .validator
-        .iter_errors(object)
-        .map(|e| {
-            let field = dotted(e.instance_path().as_str());
-            let mut message = e.to_string();
-            if message.contains("Additional properties are not allowed") {
-                message = message.replace(
-                    "Additional properties are not allowed",
-                    "unknown field (not in the schema)",
-                );
-            }
-            Violation { field, message }
-        })
-        .collect();
+    let (c, mut out) = structural(object)?;
     // CEL rules assume a structurally valid object; only run them on one.
     if out.is_empty()
         && let Err(errs) = Validator::new().validate(&c.openapi, object, None)
@@ -152,6 +150,39 @@ pub fn validate_object(object: &Value) -> Option<Vec<Violation>> {
         }));
     }
     Some(out)
+}
+
+/// The OpenAPI part of [`validate_object`] alone (types, enums, ranges, lengths, required
+/// and unknown fields), without the CEL rules: cheap enough to run on every reconcile.
+pub fn validate_structure(object: &Value) -> Option<Vec<Violation>> {
+    structural(object).map(|(_, v)| v)
+}
+
+fn structural(object: &Value) -> Option<(&'static Compiled, Vec<Violation>)> {
+    let kind = object.get("kind")?.as_str()?;
+    let c = compiled().iter().find(|c| c.kind == kind)?;
+    let out: Vec<Violation> = c
+        .validator
+        .iter_errors(object)
+        .map(|e| {
+            let field = dotted(e.instance_path().as_str());
+            let mut message = e.to_string();
+            // A hostile value (a megabyte string, thousands of items) would be quoted whole;
+            // name it instead, and never report more than `MAX_MESSAGE` bytes.
+            if message.len() > MAX_MESSAGE {
+                message = e.masked_with("the value").to_string();
+            }
+            truncate(&mut message);
+            if message.contains("Additional properties are not allowed") {
+                message = message.replace(
+                    "Additional properties are not allowed",
+                    "unknown field (not in the schema)",
+                );
+            }
+            Violation { field, message }
+        })
+        .collect();
+    Some((c, out))
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
 //! End-to-end test support for Switchyard: [`fakeapi`], an in-process fake Kubernetes API
-//! server the hermetic end-to-end suite runs the operator and router against.
+//! server, and [`harness`], which runs the real operator and router binaries against it (or
+//! against a real cluster) for the scenarios in `tests/scenario_*.rs`.
 
 pub mod fakeapi;
+pub mod harness;

@@ -106,6 +106,24 @@ async fn a_controller_settles_and_reacts_to_spec_changes() {
         .unwrap();
     assert_eq!(cm.data.unwrap()["defaultRoute"], "general");
 
+    // The reconciles its own writes triggered (the ConfigMap's event, the status's event) may
+    // still be running: wait until the count has held for 200 ms before measuring.
+    let mut last = ctx.reconciles.load(Ordering::SeqCst);
+    let mut since = tokio::time::Instant::now();
+    let deadline = since + WAIT;
+    while since.elapsed() < Duration::from_millis(200) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reconciles never settle"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = ctx.reconciles.load(Ordering::SeqCst);
+        if now != last {
+            last = now;
+            since = tokio::time::Instant::now();
+        }
+    }
+
     // Measurement window: a controller that woke itself would keep writing in here.
     let before = server.counters();
     let reconciles = ctx.reconciles.load(Ordering::SeqCst);

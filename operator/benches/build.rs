@@ -37,6 +37,16 @@ fn bench(c: &mut Criterion) {
         std::hint::black_box((v.hash, children));
     };
     c.bench_function("reconcile_pure_quickstart", |b| b.iter(once));
+    // The part of `validate` that re-checks the policy against the CRD schema (it stops
+    // hostile policies before resolution when the installed CRD is looser than this one).
+    c.bench_function("schema_check_quickstart", |b| {
+        b.iter(|| {
+            std::hint::black_box(switchyard_operator::validate::schema_violations(
+                &policy,
+                "RoutingPolicy",
+            ))
+        })
+    });
 
     // Criterion reports means; the target is a p99, so time single runs as well.
     let mut samples: Vec<std::time::Duration> = (0..20_000)

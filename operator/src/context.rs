@@ -15,6 +15,7 @@ use kube::runtime::reflector::Store;
 
 use crate::build::BuildOptions;
 use crate::index::{Key, RefIndex};
+use crate::lenient::Lenient;
 use crate::metrics::Metrics;
 use switchyard_crds::ModelEndpoint;
 
@@ -31,6 +32,13 @@ pub struct OperatorConfig {
     pub resync: Duration,
     /// How long a reconcile waits for the caches to sync before failing.
     pub cache_timeout: Duration,
+    /// Longest one reconcile may take (API calls that hang included) before it fails and
+    /// is retried with backoff.
+    pub reconcile_timeout: Duration,
+    /// First retry delay after a failed reconcile; it doubles per failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
 }
 
 impl Default for OperatorConfig {
@@ -41,6 +49,9 @@ impl Default for OperatorConfig {
             concurrency: 16,
             resync: Duration::from_secs(600),
             cache_timeout: Duration::from_secs(30),
+            reconcile_timeout: Duration::from_secs(60),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(300),
         }
     }
 }
@@ -205,8 +216,9 @@ pub struct Context {
     pub recorder: Recorder,
     /// Metrics.
     pub metrics: std::sync::Arc<Metrics>,
-    /// Cache of ModelEndpoints (updated before the triggers it causes).
-    pub endpoints: Store<ModelEndpoint>,
+    /// Cache of ModelEndpoints (updated before the triggers it causes), unreadable ones
+    /// included.
+    pub endpoints: Store<Lenient<ModelEndpoint>>,
     /// Cache of Secret metadata (existence only; values are never cached).
     pub secrets: Store<PartialObjectMeta<Secret>>,
     /// Cache of the PDBs the operator manages (for garbage collection).
@@ -237,7 +249,7 @@ impl std::fmt::Debug for Context {
 #[derive(Clone)]
 pub struct Stores {
     /// ModelEndpoints.
-    pub endpoints: Store<ModelEndpoint>,
+    pub endpoints: Store<Lenient<ModelEndpoint>>,
     /// Secret metadata.
     pub secrets: Store<PartialObjectMeta<Secret>>,
     /// Managed PDBs.
@@ -265,6 +277,8 @@ impl Context {
                 instance: reporter_instance,
             },
         );
+        let policy_backoff = Backoff::new(config.backoff_base, config.backoff_max);
+        let endpoint_backoff = Backoff::new(config.backoff_base, config.backoff_max);
         Self {
             client,
             config,
@@ -276,8 +290,8 @@ impl Context {
             hpas: stores.hpas,
             gates: stores.gates,
             index,
-            policy_backoff: Backoff::default(),
-            endpoint_backoff: Backoff::default(),
+            policy_backoff,
+            endpoint_backoff,
             http: crate::probe::http_client(),
         }
     }

@@ -21,10 +21,14 @@ use crate::apply::status_merge_patch;
 use crate::context::Context;
 use crate::error::{Error, Result, is_not_found};
 use crate::index::Key;
+use crate::lenient::{Lenient, Unreadable};
 use crate::metrics::ControllerKind;
-use crate::policy_controller::{now, publish, status_params};
+use crate::policy_controller::{
+    UNREADABLE, now, old_conditions, publish, status_params, with_deadline, write_unreadable_status,
+};
 use crate::probe::{Credential, ProbeResult, probe};
 use crate::status::{Notice, find, merge_conditions, truncate};
+use crate::validate::schema_violations;
 
 /// Condition type: the last probe succeeded.
 pub const REACHABLE: &str = "Reachable";
@@ -60,6 +64,19 @@ fn cond(
 /// The `Ready` condition of an endpoint from its validation.
 pub fn ready_condition(ep: &ModelEndpoint) -> (Condition, Option<ResolvedEndpoint>) {
     let generation = ep.metadata.generation;
+    let violations = schema_violations(ep, "ModelEndpoint");
+    if !violations.is_empty() {
+        return (
+            cond(
+                "Ready",
+                false,
+                "InvalidEndpoint",
+                violations.join("; "),
+                generation,
+            ),
+            None,
+        );
+    }
     match resolve_endpoint(ep) {
         Ok(resolved) => (
             cond(
@@ -270,7 +287,7 @@ fn key(ep: &ModelEndpoint) -> Key {
 /// The reconciler handed to the controller runtime.
 pub async fn reconcile(ep: Arc<ModelEndpoint>, ctx: Arc<Context>) -> Result<Action> {
     let start = Instant::now();
-    let result = reconcile_endpoint(&ep, &ctx).await;
+    let result = with_deadline(&ctx, reconcile_endpoint(&ep, &ctx)).await;
     ctx.metrics
         .observe(ControllerKind::ModelEndpoint, &result, start.elapsed());
     if result.is_ok() {
@@ -279,12 +296,83 @@ pub async fn reconcile(ep: Arc<ModelEndpoint>, ctx: Arc<Context>) -> Result<Acti
     result
 }
 
+/// The reconciler of the lenient watch: decoded endpoints go through [`reconcile`];
+/// undecodable ones get `Ready=False` (reason `UnreadableSpec`), an event, and no retry
+/// until they change. Policies referencing them report them as invalid.
+pub async fn reconcile_watched(
+    obj: Arc<Lenient<ModelEndpoint>>,
+    ctx: Arc<Context>,
+) -> Result<Action> {
+    match obj.as_ref() {
+        Lenient::Parsed(ep) => reconcile(Arc::new(ep.clone()), ctx).await,
+        Lenient::Unreadable(u) => {
+            let start = Instant::now();
+            let result = with_deadline(&ctx, report_unreadable(&ctx, obj.as_ref(), u)).await;
+            ctx.metrics
+                .observe(ControllerKind::ModelEndpoint, &result, start.elapsed());
+            if result.is_ok() {
+                ctx.endpoint_backoff.reset(&lenient_key(obj.as_ref()));
+            }
+            result
+        }
+    }
+}
+
+async fn report_unreadable(
+    ctx: &Context,
+    obj: &Lenient<ModelEndpoint>,
+    u: &Unreadable,
+) -> Result<Action> {
+    let old = old_conditions(u);
+    let ready = cond(
+        "Ready",
+        false,
+        UNREADABLE,
+        format!("the operator cannot decode this ModelEndpoint: {}", u.error),
+        u.metadata.generation,
+    );
+    let mut new = vec![ready];
+    new.extend(find(&old, REACHABLE).cloned());
+    let conditions = merge_conditions(&old, new, &now());
+    let note = find(&conditions, "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    let was_reported =
+        find(&old, "Ready").is_some_and(|c| c.reason == UNREADABLE && c.message == note);
+    if write_unreadable_status(ctx, obj, u, conditions).await? && !was_reported {
+        let notice = Notice {
+            type_: EventType::Warning,
+            reason: "InvalidSpec",
+            note,
+        };
+        publish(ctx, obj, vec![notice]).await;
+    }
+    Ok(Action::await_change())
+}
+
+fn lenient_key(obj: &Lenient<ModelEndpoint>) -> Key {
+    (obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
 /// Transient failures: requeue with per-object exponential backoff.
 pub fn error_policy(ep: Arc<ModelEndpoint>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.endpoint_backoff.next(&key(&ep));
+    retry_later(&ctx, &key(&ep), error)
+}
+
+/// [`error_policy`] of the lenient watch.
+pub fn error_policy_watched(
+    obj: Arc<Lenient<ModelEndpoint>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    retry_later(&ctx, &lenient_key(obj.as_ref()), error)
+}
+
+fn retry_later(ctx: &Context, key: &Key, error: &Error) -> Action {
+    let delay = ctx.endpoint_backoff.next(key);
     tracing::warn!(
-        endpoint = %ep.name_any(),
-        namespace = %ep.namespace().unwrap_or_default(),
+        endpoint = %key.1,
+        namespace = %key.0,
         category = ?error.category(),
         error = %error,
         retry_in_ms = delay.as_millis() as u64,
@@ -323,6 +411,50 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         format!("http://{addr}/v1")
+    }
+
+    #[test]
+    fn an_endpoint_breaking_the_schema_is_not_ready() {
+        let mut ep = endpoint("big", None);
+        ep.spec.model = "m".repeat(1 << 20);
+        let (ready, resolved) = ready_condition(&ep);
+        assert!(resolved.is_none());
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.reason, "InvalidEndpoint");
+        assert!(
+            ready
+                .message
+                .starts_with("spec.model: the value is longer than 256 characters"),
+            "{}",
+            ready.message
+        );
+        assert!(ready.message.len() <= crate::status::MAX_MESSAGE);
+    }
+
+    #[test]
+    fn policies_skip_an_endpoint_breaking_the_schema_as_invalid() {
+        use crate::fixtures::{policy, secret_meta, store_of};
+        let mut big = endpoint("big", None);
+        big.spec.base_url = format!("http://{}/v1", "h".repeat(5000));
+        let endpoints = store_of(
+            [big, endpoint("small", None)]
+                .into_iter()
+                .map(Lenient::Parsed)
+                .collect(),
+        );
+        let secrets = store_of(vec![secret_meta("keys")]);
+        let p = policy("qs", "");
+        let inputs = crate::policy_controller::dereference_from(&p, &endpoints, &secrets);
+        assert_eq!(inputs.endpoints.len(), 1);
+        assert!(
+            inputs.unreadable["big"].contains("spec.baseURL"),
+            "{:?}",
+            inputs.unreadable
+        );
+        let v = crate::validate::validate(&p, &inputs);
+        assert!(v.config.is_some(), "still serves with the other endpoint");
+        let big = v.endpoints.iter().find(|e| e.name == "big").unwrap();
+        assert_eq!(big.reason.as_deref(), Some("InvalidEndpoint"));
     }
 
     fn probed_endpoint(base: &str) -> ModelEndpoint {

@@ -44,6 +44,9 @@ pub enum Error {
     /// A cache did not sync in time.
     #[error("the {0} cache has not synced yet")]
     CacheNotReady(&'static str),
+    /// The reconcile did not finish in time (an API call hung).
+    #[error("the reconcile did not finish within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 /// Bounded error category for metrics and logs.
@@ -67,6 +70,8 @@ pub enum ErrorCategory {
     Internal,
     /// Caches not synced yet.
     NotSynced,
+    /// A reconcile ran past its deadline.
+    Timeout,
 }
 
 impl Error {
@@ -78,6 +83,7 @@ impl Error {
                 ErrorCategory::Internal
             }
             Self::CacheNotReady(_) => ErrorCategory::NotSynced,
+            Self::Timeout(_) => ErrorCategory::Timeout,
         }
     }
 

@@ -103,7 +103,13 @@ impl Default for Caches {
 
 pub fn context(client: Client, caches: Caches) -> Arc<Context> {
     let stores = Stores {
-        endpoints: store_of(caches.endpoints),
+        endpoints: store_of(
+            caches
+                .endpoints
+                .into_iter()
+                .map(crate::lenient::Lenient::Parsed)
+                .collect(),
+        ),
         secrets: store_of(caches.secrets.into_iter().map(secret_meta).collect()),
         pdbs: store_of(caches.pdbs),
         hpas: store_of(caches.hpas),
@@ -166,14 +172,24 @@ impl Seen {
     }
 }
 
+/// JSON merge patch (RFC 7386): objects merge, `null` removes a field.
 pub fn merge(a: &mut Value, b: Value) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
+    match b {
+        Value::Object(b) => {
+            if !a.is_object() {
+                *a = Value::Object(serde_json::Map::new());
+            }
+            if let Value::Object(a) = a {
+                for (k, v) in b {
+                    if v.is_null() {
+                        a.remove(&k);
+                    } else {
+                        merge(a.entry(k).or_insert(Value::Null), v);
+                    }
+                }
             }
         }
-        (a, b) => *a = b,
+        b => *a = b,
     }
 }
 

@@ -13,6 +13,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use switchyard_crds::{ModelEndpoint, RoutingPolicy};
 
+use crate::lenient::Lenient;
 use crate::validate::referenced_endpoints;
 
 /// `(namespace, name)` of an object.
@@ -209,15 +210,28 @@ impl RefIndex {
 
     /// Updates the index from one policy watch event (relists included).
     pub fn observe_policy(&self, event: &watcher::Event<RoutingPolicy>) {
+        self.observe_watched_policy(&wrap(event));
+    }
+
+    /// Updates the index from one policy watch event of the lenient watch. A policy that did
+    /// not decode references nothing the operator can know about.
+    pub fn observe_watched_policy(&self, event: &watcher::Event<Lenient<RoutingPolicy>>) {
+        let upsert = |p: &Lenient<RoutingPolicy>| match p {
+            Lenient::Parsed(p) => self.upsert_policy(p),
+            Lenient::Unreadable(_) => {
+                let (ns, name) = key_of(p);
+                self.remove_policy(&ns, &name);
+            }
+        };
         match event {
-            watcher::Event::Apply(p) => self.upsert_policy(p),
+            watcher::Event::Apply(p) => upsert(p),
             watcher::Event::Delete(p) => {
                 let (ns, name) = key_of(p);
                 self.remove_policy(&ns, &name);
             }
             watcher::Event::Init => self.lock().policy_relist = Some(HashSet::new()),
             watcher::Event::InitApply(p) => {
-                self.upsert_policy(p);
+                upsert(p);
                 if let Some(seen) = self.lock().policy_relist.as_mut() {
                     seen.insert(key_of(p));
                 }
@@ -243,9 +257,33 @@ impl RefIndex {
     /// change policies must see (deleted ones included, as name-only objects when a relist
     /// found them gone).
     pub fn observe_endpoint(&self, event: &watcher::Event<ModelEndpoint>) -> Vec<ModelEndpoint> {
+        self.observe_watched_endpoint(&wrap(event))
+            .into_iter()
+            .filter_map(|e| match e {
+                Lenient::Parsed(e) => Some(e),
+                Lenient::Unreadable(_) => None,
+            })
+            .collect()
+    }
+
+    /// [`RefIndex::observe_endpoint`] for the lenient watch. An endpoint that did not decode
+    /// needs no Secret; a change of its decoding error counts as a change.
+    pub fn observe_watched_endpoint(
+        &self,
+        event: &watcher::Event<Lenient<ModelEndpoint>>,
+    ) -> Vec<Lenient<ModelEndpoint>> {
+        let upsert = |ep: &Lenient<ModelEndpoint>| match ep {
+            Lenient::Parsed(ep) => self.upsert_endpoint(ep),
+            Lenient::Unreadable(u) => {
+                let mut h = DefaultHasher::new();
+                u.error.hash(&mut h);
+                self.lock()
+                    .set_endpoint(key_of(ep), Some((None, h.finish())))
+            }
+        };
         match event {
             watcher::Event::Apply(ep) => {
-                if self.upsert_endpoint(ep) {
+                if upsert(ep) {
                     vec![ep.clone()]
                 } else {
                     Vec::new()
@@ -261,7 +299,7 @@ impl RefIndex {
                 Vec::new()
             }
             watcher::Event::InitApply(ep) => {
-                let changed = self.upsert_endpoint(ep);
+                let changed = upsert(ep);
                 if let Some(seen) = self.lock().endpoint_relist.as_mut() {
                     seen.insert(key_of(ep));
                 }
@@ -285,11 +323,22 @@ impl RefIndex {
                 gone.into_iter()
                     .map(|k| {
                         inner.set_endpoint(k.clone(), None);
-                        name_only(k)
+                        Lenient::Parsed(name_only(k))
                     })
                     .collect()
             }
         }
+    }
+}
+
+/// The same event with its object wrapped as decoded.
+fn wrap<K: Clone>(event: &watcher::Event<K>) -> watcher::Event<Lenient<K>> {
+    match event {
+        watcher::Event::Apply(o) => watcher::Event::Apply(Lenient::Parsed(o.clone())),
+        watcher::Event::Delete(o) => watcher::Event::Delete(Lenient::Parsed(o.clone())),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(Lenient::Parsed(o.clone())),
+        watcher::Event::InitDone => watcher::Event::InitDone,
     }
 }
 

@@ -8,6 +8,8 @@
 
 pub mod apply;
 pub mod build;
+pub mod cache_check;
+pub mod cli;
 pub mod context;
 pub mod endpoint_controller;
 pub mod error;
@@ -16,6 +18,7 @@ mod fixtures;
 pub mod http;
 pub mod index;
 pub mod leader;
+pub mod lenient;
 pub mod metrics;
 #[cfg(test)]
 mod mock_tests;

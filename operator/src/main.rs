@@ -1,54 +1,11 @@
 //! `switchyard-operator`: parses flags, starts logging, runs the operator library.
 
-use std::net::SocketAddr;
-
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use switchyard_operator::OperatorConfig;
 use switchyard_operator::build::BuildOptions;
+use switchyard_operator::cli::{Args, LogFormat};
 use switchyard_operator::run::{RunOptions, install_crypto_provider, run};
-use switchyard_operator::{DEFAULT_ROUTER_IMAGE, OperatorConfig};
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-/// Turns RoutingPolicy and ModelEndpoint resources into router Deployments.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Namespace to watch (default: all namespaces).
-    #[arg(long, env = "SWITCHYARD_NAMESPACE")]
-    namespace: Option<String>,
-    /// Router image for policies that do not set spec.router.image.
-    #[arg(long, env = "SWITCHYARD_ROUTER_IMAGE", default_value = DEFAULT_ROUTER_IMAGE)]
-    router_image: String,
-    /// Elect one active replica through a Lease.
-    #[arg(long, env = "SWITCHYARD_LEADER_ELECT")]
-    leader_elect: bool,
-    /// Namespace of the leader Lease (default: $POD_NAMESPACE, else --namespace, else default).
-    #[arg(long, env = "SWITCHYARD_LEASE_NAMESPACE")]
-    lease_namespace: Option<String>,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(
-        long,
-        env = "SWITCHYARD_METRICS_LISTEN",
-        default_value = "0.0.0.0:9090"
-    )]
-    metrics_listen: SocketAddr,
-    /// Log format.
-    #[arg(
-        long,
-        env = "SWITCHYARD_LOG_FORMAT",
-        value_enum,
-        default_value = "text"
-    )]
-    log_format: LogFormat,
-    /// Reconciles run at once per controller.
-    #[arg(long, env = "SWITCHYARD_CONCURRENCY", default_value_t = 16)]
-    concurrency: u16,
-}
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

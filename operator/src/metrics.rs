@@ -176,6 +176,13 @@ impl Metrics {
             .get()
     }
 
+    /// Current count of reconciles with this outcome (for tests and diagnostics).
+    pub fn reconcile_count(&self, controller: ControllerKind, result: Outcome) -> u64 {
+        self.reconciles
+            .get_or_create(&ReconcileLabels { controller, result })
+            .get()
+    }
+
     /// Current count of status writes (for tests and diagnostics).
     pub fn status_patch_count(&self, controller: ControllerKind) -> u64 {
         self.status_patches

@@ -370,6 +370,16 @@ async fn missing_endpoint_and_secret_degrade_but_still_serve() {
     let ctx = context(client, caches);
     let p = Arc::new(policy("qs", ""));
     let server = tokio::spawn(async move {
+        // Missing from the caches: the API server confirms they are missing (cache_check).
+        for what in ["modelendpoints?", "secrets?"] {
+            let list = next(&mut h).await;
+            assert!(list.uri.contains(what), "{}", list.uri);
+            list.respond(
+                200,
+                &json!({"apiVersion": "meta.k8s.io/v1",
+                "kind": "PartialObjectMetadataList", "metadata": {}, "items": []}),
+            );
+        }
         let bodies = serve_applies(&mut h, 1, json!({})).await;
         let status = next(&mut h).await;
         let body = status.body.clone();
@@ -414,4 +424,271 @@ async fn missing_endpoint_and_secret_degrade_but_still_serve() {
         ])
     );
     assert_eq!(reasons, vec![json!("Ready"), json!("Degraded")]);
+}
+
+/// Serves the applies of one reconcile, then fails its status patch with `code`.
+async fn fail_status_patch(code: u16, reason: &str) -> (crate::error::Error, Arc<crate::Context>) {
+    let (client, mut h) = mock_client();
+    let ctx = context(client, Caches::default());
+    let reason = reason.to_owned();
+    let server = tokio::spawn(async move {
+        serve_applies(&mut h, 1, json!({})).await;
+        let status = next(&mut h).await;
+        assert_eq!(status.method, "PATCH");
+        assert!(status.uri.starts_with(&format!("{POLICY}/qs/status")));
+        status.fail(code, &reason);
+        // No event: nothing was written.
+    });
+    let err = with_timeout(reconcile(
+        Arc::new(policy("qs", "replicas: 1")),
+        ctx.clone(),
+    ))
+    .await
+    .unwrap_err();
+    server.await.unwrap();
+    (err, ctx)
+}
+
+#[tokio::test]
+async fn status_patch_failures_are_errors_that_back_off() {
+    for (code, reason, category) in [
+        (500, "InternalError", ErrorCategory::ServerError),
+        (409, "Conflict", ErrorCategory::Conflict),
+        (429, "TooManyRequests", ErrorCategory::Throttled),
+        (503, "ServiceUnavailable", ErrorCategory::ServerError),
+    ] {
+        let (err, ctx) = fail_status_patch(code, reason).await;
+        assert_eq!(err.category(), category, "{err}");
+        assert!(
+            err.to_string().starts_with("patch status RoutingPolicy qs"),
+            "{err}"
+        );
+        assert_eq!(
+            ctx.metrics
+                .error_count(ControllerKind::RoutingPolicy, category),
+            1
+        );
+        let p = Arc::new(policy("qs", ""));
+        let delays: Vec<Action> = (0..4)
+            .map(|_| error_policy(p.clone(), &err, ctx.clone()))
+            .collect();
+        assert_eq!(
+            delays,
+            [500, 1000, 2000, 4000]
+                .map(|ms| Action::requeue(Duration::from_millis(ms)))
+                .to_vec()
+        );
+    }
+}
+
+/// Retries within a window are bounded: with the default backoff (0.5 s doubling, capped at
+/// 5 minutes), a policy whose reconcile always fails is tried 8 times in its first 2 minutes
+/// (at 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 and 63.5 s) and 11 times in its first 10 minutes.
+#[test]
+fn retries_per_window_are_bounded() {
+    let backoff = crate::context::Backoff::default();
+    let key = ("ai".to_owned(), "qs".to_owned());
+    let attempts_within = |window: Duration| {
+        backoff.reset(&key);
+        let (mut t, mut n) = (Duration::ZERO, 1);
+        loop {
+            t += backoff.next(&key);
+            if t > window {
+                return n;
+            }
+            n += 1;
+        }
+    };
+    assert_eq!(attempts_within(Duration::from_secs(120)), 8);
+    assert_eq!(attempts_within(Duration::from_secs(600)), 11);
+}
+
+#[tokio::test]
+async fn an_api_call_that_hangs_times_out_and_backs_off() {
+    let (client, mut h) = mock_client();
+    let mut caches_ctx = context(client, Caches::default());
+    Arc::get_mut(&mut caches_ctx)
+        .unwrap()
+        .config
+        .reconcile_timeout = Duration::from_millis(200);
+    let ctx = caches_ctx;
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let first = expect_apply(&mut h, &format!("{CORE}/configmaps/qs-router-config")).await;
+        // Never answered: the request hangs until the client gives up.
+        let _ = held_rx.await;
+        drop(first);
+    });
+    let started = std::time::Instant::now();
+    let err = with_timeout(reconcile(Arc::new(policy("qs", "")), ctx.clone()))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    let _ = held_tx.send(());
+    server.await.unwrap();
+    assert_eq!(err.category(), ErrorCategory::Timeout, "{err}");
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(
+        ctx.metrics
+            .error_count(ControllerKind::RoutingPolicy, ErrorCategory::Timeout),
+        1
+    );
+    let action = error_policy(Arc::new(policy("qs", "")), &err, ctx.clone());
+    assert_eq!(action, Action::requeue(Duration::from_millis(500)));
+}
+
+#[tokio::test]
+async fn a_child_the_api_server_rejects_is_reported_in_status_and_retried() {
+    let (client, mut h) = mock_client();
+    let ctx = context(client, Caches::default());
+    let server = tokio::spawn(async move {
+        for path in [
+            format!("{CORE}/configmaps/qs-router-config"),
+            format!("{CORE}/configmaps/qs-router-status"),
+            format!("{CORE}/serviceaccounts/qs-router"),
+            format!("{RBAC}/roles/qs-router"),
+            format!("{RBAC}/rolebindings/qs-router"),
+            format!("{CORE}/services/qs-router"),
+        ] {
+            expect_apply(&mut h, &path).await.echo(json!({}));
+        }
+        let d = expect_apply(&mut h, &format!("{APPS}/deployments/qs-router")).await;
+        d.fail(422, "Invalid");
+        let status = next(&mut h).await;
+        let body = status.body.clone();
+        status.echo_onto(&policy("qs", ""));
+        let event = next(&mut h).await;
+        let ev = event.body.clone();
+        event.respond(201, &ev);
+        (body, ev)
+    });
+    let err = with_timeout(reconcile(Arc::new(policy("qs", "")), ctx.clone()))
+        .await
+        .unwrap_err();
+    let (status, event) = server.await.unwrap();
+    assert_eq!(err.category(), ErrorCategory::Rejected, "{err}");
+    let conds = status["status"]["conditions"].as_array().unwrap().clone();
+    let ready = conds.iter().find(|c| c["type"] == "Ready").unwrap();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "ChildRejected");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("apply Deployment qs-router"),
+        "{ready}"
+    );
+    // Nothing was served from this spec: no config hash is claimed.
+    assert!(status["status"]["configHash"].is_null(), "{status}");
+    assert_eq!(event["reason"], "ChildRejected");
+    assert_eq!(event["type"], "Warning");
+    let action = error_policy(Arc::new(policy("qs", "")), &err, ctx);
+    assert_eq!(action, Action::requeue(Duration::from_millis(500)));
+}
+
+#[tokio::test]
+async fn an_undecodable_policy_gets_a_status_and_an_event_once() {
+    use crate::lenient::Lenient;
+    use crate::policy_controller::reconcile_watched;
+
+    let mut raw = serde_json::to_value(policy("qs", "")).unwrap();
+    raw["spec"]["strategy"] = json!("telepathy");
+    let obj: Lenient<RoutingPolicy> = serde_json::from_value(raw.clone()).unwrap();
+    assert!(obj.parsed().is_none());
+    let (client, mut h) = mock_client();
+    let ctx = context(client, Caches::default());
+    let server = tokio::spawn(async move {
+        let status = next(&mut h).await;
+        assert_eq!(status.method, "PATCH");
+        assert_eq!(
+            status.uri,
+            format!("{POLICY}/qs/status?&fieldManager=switchyard-operator")
+        );
+        let body = status.body.clone();
+        let mut full = raw.clone();
+        crate::fixtures::merge(&mut full, body.clone());
+        status.respond(200, &full);
+        let event = next(&mut h).await;
+        let ev = event.body.clone();
+        event.respond(201, &ev);
+        (body, ev, full)
+    });
+    let action = with_timeout(reconcile_watched(Arc::new(obj), ctx.clone()))
+        .await
+        .unwrap();
+    assert_eq!(action, Action::await_change());
+    let (patch, event, written) = server.await.unwrap();
+    let conds = patch["status"]["conditions"].as_array().unwrap().clone();
+    let resolved = conds.iter().find(|c| c["type"] == "Resolved").unwrap();
+    assert_eq!(resolved["reason"], "UnreadableSpec");
+    assert!(
+        resolved["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.strategy: unknown variant `telepathy`"),
+        "{resolved}"
+    );
+    let ready = conds.iter().find(|c| c["type"] == "Ready").unwrap();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(patch["status"]["observedGeneration"], 1);
+    // Only conditions and observedGeneration: the last config hash etc. stay.
+    assert_eq!(patch["status"].as_object().unwrap().len(), 2, "{patch}");
+    assert_eq!(event["reason"], "InvalidSpec");
+    assert_eq!(event["type"], "Warning");
+
+    // Seen again with that status: nothing to write, nothing to announce.
+    let again: Lenient<RoutingPolicy> = serde_json::from_value(written).unwrap();
+    let (client, h) = mock_client();
+    drop(h);
+    let ctx = context(client, Caches::default());
+    let action = with_timeout(reconcile_watched(Arc::new(again), ctx))
+        .await
+        .unwrap();
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_policy_breaking_the_schema_is_refused_before_any_work() {
+    let (client, mut h) = mock_client();
+    let ctx = context(client, Caches::default());
+    let mut p = policy("qs", "");
+    let route = p.spec.intent.as_ref().unwrap().routes[0].clone();
+    p.spec.intent.as_mut().unwrap().routes = (0..5000)
+        .map(|i| {
+            let mut r = route.clone();
+            r.name = format!("ルート{i}");
+            r
+        })
+        .collect();
+    let server = tokio::spawn(async move {
+        // No child is applied; only the status says why.
+        let status = next(&mut h).await;
+        let body = status.body.clone();
+        status.echo_onto(&policy("qs", ""));
+        let event = next(&mut h).await;
+        let ev = event.body.clone();
+        event.respond(201, &ev);
+        (body, ev)
+    });
+    let started = std::time::Instant::now();
+    let action = with_timeout(reconcile(Arc::new(p), ctx)).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(action, Action::await_change());
+    let (status, event) = server.await.unwrap();
+    let conds = status["status"]["conditions"].as_array().unwrap().clone();
+    let resolved = conds.iter().find(|c| c["type"] == "Resolved").unwrap();
+    assert_eq!(resolved["reason"], "InvalidPolicy");
+    let message = resolved["message"].as_str().unwrap();
+    assert!(message.contains("spec.intent.routes: "), "{message}");
+    assert!(message.contains("has more than 64 items"), "{message}");
+    assert!(
+        message.len() <= crate::status::MAX_MESSAGE,
+        "{}",
+        message.len()
+    );
+    assert_eq!(event["reason"], "InvalidSpec");
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }

@@ -14,7 +14,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -25,6 +25,7 @@ use crate::context::{Context, Gate, Gates, OperatorConfig, Stores};
 use crate::http::Health;
 use crate::index::RefIndex;
 use crate::leader::{LeaderElector, LeaseConfig, LeaseError};
+use crate::lenient::Lenient;
 use crate::metrics::Metrics;
 use crate::names::MANAGED_SELECTOR;
 use crate::{endpoint_controller, policy_controller};
@@ -141,28 +142,31 @@ pub async fn run_controllers(
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
 
+    // Lenient: one object that does not decode must not fail the list for the others.
     let (policy_reader, policy_writer) = reflector::store();
     let idx = index.clone();
-    let policies = watcher(api::<RoutingPolicy>(&client, ns), all.clone())
+    let policies = watcher(api::<Lenient<RoutingPolicy>>(&client, ns), all.clone())
         .default_backoff()
         .modify(|p| p.managed_fields_mut().clear())
         .reflect(policy_writer)
         .inspect_ok(open_on_sync(&gates, |g| &g.policies))
         .inspect_ok(move |ev| {
             tracing::trace!(event = event_kind(ev), "policy watch event");
-            idx.observe_policy(ev);
+            idx.observe_watched_policy(ev);
         })
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
 
     let (endpoint_reader, endpoint_writer) = reflector::store();
     let idx = index.clone();
-    let endpoints = watcher(api::<ModelEndpoint>(&client, ns), all.clone())
+    let endpoints = watcher(api::<Lenient<ModelEndpoint>>(&client, ns), all.clone())
         .default_backoff()
         .modify(|e| e.managed_fields_mut().clear())
         .reflect(endpoint_writer)
         .inspect_ok(open_on_sync(&gates, |g| &g.endpoints))
-        .map_ok(move |ev| futures::stream::iter(idx.observe_endpoint(&ev).into_iter().map(Ok)))
+        .map_ok(move |ev| {
+            futures::stream::iter(idx.observe_watched_endpoint(&ev).into_iter().map(Ok))
+        })
         .try_flatten();
 
     let (secret_reader, secret_writer) = reflector::store();
@@ -211,16 +215,17 @@ pub async fn run_controllers(
         .owns(api::<RoleBinding>(&client, ns), managed.clone())
         .owns_stream(pdbs)
         .owns_stream(hpas)
-        .watches_stream(endpoints, move |ep: ModelEndpoint| {
-            idx_e.policies_for_endpoint(&ep.namespace().unwrap_or_default(), &ep.name_any())
+        .watches_stream(endpoints, move |ep: Lenient<ModelEndpoint>| {
+            let ns = ep.namespace().unwrap_or_default();
+            retype(idx_e.policies_for_endpoint(&ns, &ep.name_any()))
         })
         .watches_stream(secrets, move |s| {
-            idx_s.policies_for_secret(&s.namespace().unwrap_or_default(), &s.name_any())
+            retype(idx_s.policies_for_secret(&s.namespace().unwrap_or_default(), &s.name_any()))
         })
         .graceful_shutdown_on(wait_for(stop))
         .run(
-            policy_controller::reconcile,
-            policy_controller::error_policy,
+            policy_controller::reconcile_watched,
+            policy_controller::error_policy_watched,
             ctx.clone(),
         )
         .for_each(|res| async move {
@@ -229,12 +234,12 @@ pub async fn run_controllers(
             }
         });
 
-    let endpoint_controller = Controller::new(api::<ModelEndpoint>(&client, ns), all)
+    let endpoint_controller = Controller::new(api::<Lenient<ModelEndpoint>>(&client, ns), all)
         .with_config(controller_config)
         .graceful_shutdown_on(wait_for(shutdown))
         .run(
-            endpoint_controller::reconcile,
-            endpoint_controller::error_policy,
+            endpoint_controller::reconcile_watched,
+            endpoint_controller::error_policy_watched,
             ctx,
         )
         .for_each(|res| async move {
@@ -251,6 +256,19 @@ pub async fn run_controllers(
         tracing::info!("caches synced; operator ready");
     };
     tokio::join!(policy_controller, endpoint_controller, synced);
+}
+
+/// The policies to reconcile, as references into the lenient watch.
+fn retype(refs: Vec<ObjectRef<RoutingPolicy>>) -> Vec<ObjectRef<Lenient<RoutingPolicy>>> {
+    refs.into_iter()
+        .map(|r| {
+            let named = ObjectRef::new(&r.name);
+            match r.namespace {
+                Some(ns) => named.within(&ns),
+                None => named,
+            }
+        })
+        .collect()
 }
 
 fn event_kind<K>(ev: &watcher::Event<K>) -> &'static str {

@@ -7,9 +7,12 @@ use kube::ResourceExt;
 use switchyard_crds::config::RouterConfig;
 use switchyard_crds::policy::{EndpointReadiness, RoutingPolicySpec};
 use switchyard_crds::resolve::{
-    MODEL_VOLUME_ROOT, Reason, ResolveOptions, Severity, resolve_policy, server_settings,
+    MODEL_VOLUME_ROOT, Reason, ResolveOptions, Severity, resolve_policy_with, server_settings,
 };
 use switchyard_crds::{ModelEndpoint, RoutingPolicy};
+
+use serde::Serialize;
+use switchyard_crds::schema::validate_structure;
 
 use crate::names;
 
@@ -67,6 +70,8 @@ pub struct Inputs {
     pub missing_secrets: BTreeSet<String>,
     /// Referenced endpoints whose last health probe failed, with the probe's message.
     pub unreachable: BTreeMap<String, String>,
+    /// Referenced endpoints that exist but could not be decoded, with the reason.
+    pub unreadable: BTreeMap<String, String>,
 }
 
 /// The result of validating one policy.
@@ -127,10 +132,29 @@ pub fn referenced_secrets<'a>(
 /// Resolves a policy against its inputs and checks what only the operator knows about
 /// (child names, reserved volume names, missing Secrets, unreachable endpoints).
 pub fn validate(policy: &RoutingPolicy, inputs: &Inputs) -> Validated {
+    // A policy the installed CRD should have refused (a looser, older CRD, or an API server
+    // that skipped validation) stops here, before any work proportional to its size.
+    let violations = schema_violations(policy, "RoutingPolicy");
+    if !violations.is_empty() {
+        return Validated {
+            config: None,
+            hash: None,
+            findings: violations
+                .into_iter()
+                .map(|message| Finding {
+                    severity: Severity::Error,
+                    cause: Cause::Resolve(Reason::InvalidPolicy),
+                    message,
+                })
+                .collect(),
+            secrets: BTreeSet::new(),
+            endpoints: Vec::new(),
+        };
+    }
     let opts = ResolveOptions {
         model_volume_root: Some(MODEL_VOLUME_ROOT.to_owned()),
     };
-    let res = resolve_policy(policy, &inputs.endpoints, &opts);
+    let res = resolve_policy_with(policy, &inputs.endpoints, &inputs.unreadable, &opts);
     let mut findings: Vec<Finding> = res
         .problems
         .iter()
@@ -275,6 +299,45 @@ pub fn validate(policy: &RoutingPolicy, inputs: &Inputs) -> Validated {
         secrets: if has_errors { BTreeSet::new() } else { secrets },
         endpoints,
     }
+}
+
+/// Most schema violations reported for one object.
+pub const MAX_SCHEMA_VIOLATIONS: usize = 8;
+
+/// Checks an object against the operator's own CRD schema (types, limits, patterns; the CEL
+/// rules are mirrored by resolution, with better messages):
+/// `field: message` for each violation, at most [`MAX_SCHEMA_VIOLATIONS`]. The API server
+/// applies the same schema when the installed CRD matches this operator, so this only finds
+/// something when it does not.
+pub fn schema_violations<K: Serialize>(obj: &K, kind: &str) -> Vec<String> {
+    let Ok(mut value) = serde_json::to_value(obj) else {
+        return vec![format!(
+            "the {kind} cannot be serialized for schema validation"
+        )];
+    };
+    if let Some(map) = value.as_object_mut() {
+        map.insert("kind".to_owned(), kind.into());
+        map.insert(
+            "apiVersion".to_owned(),
+            format!("{}/{}", switchyard_crds::GROUP, switchyard_crds::VERSION).into(),
+        );
+        // The status is the operator's own output.
+        map.remove("status");
+    }
+    let violations = validate_structure(&value).unwrap_or_default();
+    let total = violations.len();
+    let mut out: Vec<String> = violations
+        .into_iter()
+        .take(MAX_SCHEMA_VIOLATIONS)
+        .map(|v| format!("{v} (the installed CRD should have refused this)"))
+        .collect();
+    if total > MAX_SCHEMA_VIOLATIONS {
+        out.push(format!(
+            "{} more schema violations",
+            total - MAX_SCHEMA_VIOLATIONS
+        ));
+    }
+    out
 }
 
 fn quote_list(items: &[&str]) -> String {

@@ -34,7 +34,7 @@ fn inputs(m: &Manifests) -> Inputs {
     Inputs {
         endpoints,
         missing_secrets,
-        unreachable: Default::default(),
+        ..Inputs::default()
     }
 }
 

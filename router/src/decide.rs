@@ -229,6 +229,10 @@ fn split(rows: Vec<Row>, route: &str) -> Result<(Vec<Row>, Vec<Row>), DecideErro
             route: route.to_owned(),
         });
     }
+    // The usual case, without the allocations of the partitions below.
+    if rows.iter().all(|r| r.c.eligible && !r.open) {
+        return Ok((rows, Vec::new()));
+    }
     let (capable, mut ineligible): (Vec<Row>, Vec<Row>) =
         rows.into_iter().partition(|r| r.c.eligible);
     if capable.is_empty() {

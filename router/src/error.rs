@@ -50,6 +50,12 @@ pub enum ApiError {
     /// The body, or a part of it (messages, images), exceeds a limit.
     #[error("{0}")]
     TooLarge(String),
+    /// The request headers exceed the router's limit.
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    /// The client's API key is missing or not accepted.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The named policy does not exist.
     #[error("{0}")]
     UnknownPolicy(String),
@@ -109,6 +115,8 @@ impl ApiError {
             Self::BadRequest(_) | Self::NoEligibleEndpoint(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::UnknownPolicy(_) | Self::UnknownModel(_) => StatusCode::NOT_FOUND,
             Self::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MissingApiKey { .. } | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -127,6 +135,8 @@ impl ApiError {
             Self::BadRequest(_) => "invalid_request",
             Self::Unprocessable(_) => "invalid_value",
             Self::TooLarge(_) => "request_too_large",
+            Self::HeadersTooLarge(_) => "headers_too_large",
+            Self::Unauthorized(_) => "invalid_api_key",
             Self::UnknownPolicy(_) => "policy_not_found",
             Self::UnknownModel(_) => "model_not_found",
             Self::NoEligibleEndpoint(_) => "no_eligible_endpoint",
@@ -185,6 +195,12 @@ impl ApiError {
             && let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string())
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if let Self::Unauthorized(_) = self {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"switchyard\""),
+            );
         }
         resp
     }

@@ -2,7 +2,7 @@
 //! status classes, failure categories, and the names of policies, routes and endpoints in the
 //! served config (never from client input: an unknown model is labelled `none`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -95,6 +95,13 @@ pub struct EndpointKindLabels {
     pub kind: String,
 }
 
+/// Labels of `switchyard_rejected_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabels {
+    /// Bounded reason: `unauthenticated`, `headers_too_large`, `overloaded`.
+    pub reason: String,
+}
+
 /// Labels with a result.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -135,6 +142,8 @@ pub struct Metrics {
     pub classifier_failures: Family<ReasonLabels, Counter>,
     /// Requests in flight.
     pub inflight: Gauge,
+    /// Requests refused before routing (client key, header size, in-flight limit).
+    pub rejected: Family<RejectLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -204,6 +213,12 @@ impl Metrics {
         );
         let inflight = Gauge::default();
         r.register("inflight_requests", "Requests in flight", inflight.clone());
+        let rejected = Family::default();
+        r.register(
+            "rejected_requests",
+            "Requests refused before routing, by reason",
+            rejected.clone(),
+        );
         Self {
             registry: Arc::new(r),
             requests,
@@ -217,7 +232,17 @@ impl Metrics {
             reloads,
             classifier_failures,
             inflight,
+            rejected,
         }
+    }
+
+    /// Counts a request refused before routing; `reason` is one of a fixed set.
+    pub fn reject(&self, reason: &'static str) {
+        self.rejected
+            .get_or_create(&RejectLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a reload.
@@ -272,6 +297,117 @@ impl Metrics {
     }
 }
 
+/// One endpoint's series on the proxy path, each looked up in its family on first use and
+/// kept: a lookup allocates the label strings and hashes them, per request otherwise. Series
+/// are created when first used, as with `get_or_create`, so `/metrics` shows the same lines.
+/// Each [`crate::upstream::endpoint::EndpointRuntime`] holds one and always passes its own
+/// state's [`Metrics`], so the kept handles are those of the registered families.
+#[derive(Debug, Default)]
+pub struct EndpointSeries {
+    /// `switchyard_requests_total` by policy, route and status class, this endpoint answering
+    /// (a few entries: the policies and routes that use the endpoint).
+    requests: RwLock<Vec<(String, String, StatusClass, Counter)>>,
+    ttfb: OnceLock<Histogram>,
+    duration: OnceLock<Histogram>,
+    ok: OnceLock<Counter>,
+    circuit: OnceLock<Gauge>,
+    tokens: OnceLock<(Counter, Counter)>,
+}
+
+impl EndpointSeries {
+    /// Counts a finished request this endpoint answered ([`Metrics::request`]).
+    pub fn request(&self, m: &Metrics, policy: &str, route: &str, endpoint: &str, status: u16) {
+        let class = StatusClass::of(status);
+        let same = |e: &&(String, String, StatusClass, Counter)| {
+            e.2 == class && e.0 == policy && e.1 == route
+        };
+        if let Some(e) = self
+            .requests
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(same)
+        {
+            e.3.inc();
+            return;
+        }
+        let counter = m
+            .requests
+            .get_or_create(&RequestLabels {
+                policy: policy.to_owned(),
+                route: route.to_owned(),
+                model: endpoint.to_owned(),
+                status: class,
+            })
+            .clone();
+        counter.inc();
+        let mut all = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        if !all.iter().any(|e| same(&e)) {
+            all.push((policy.to_owned(), route.to_owned(), class, counter));
+        }
+    }
+
+    /// `switchyard_upstream_ttfb_seconds{endpoint}`.
+    pub fn ttfb(&self, m: &Metrics, endpoint: &str) -> &Histogram {
+        self.ttfb.get_or_init(|| {
+            m.upstream_ttfb_seconds
+                .get_or_create(&EndpointLabels {
+                    endpoint: endpoint.to_owned(),
+                })
+                .clone()
+        })
+    }
+
+    /// `switchyard_upstream_duration_seconds{endpoint}`.
+    pub fn duration(&self, m: &Metrics, endpoint: &str) -> &Histogram {
+        self.duration.get_or_init(|| {
+            m.upstream_seconds
+                .get_or_create(&EndpointLabels {
+                    endpoint: endpoint.to_owned(),
+                })
+                .clone()
+        })
+    }
+
+    /// `switchyard_upstream_attempts_total{endpoint,kind="ok"}`.
+    pub fn ok(&self, m: &Metrics, endpoint: &str) -> &Counter {
+        self.ok.get_or_init(|| {
+            m.upstream_attempts
+                .get_or_create(&EndpointKindLabels {
+                    endpoint: endpoint.to_owned(),
+                    kind: "ok".to_owned(),
+                })
+                .clone()
+        })
+    }
+
+    /// `switchyard_circuit_state{endpoint}`.
+    pub fn circuit(&self, m: &Metrics, endpoint: &str) -> &Gauge {
+        self.circuit.get_or_init(|| {
+            m.circuit_state
+                .get_or_create(&EndpointLabels {
+                    endpoint: endpoint.to_owned(),
+                })
+                .clone()
+        })
+    }
+
+    /// `switchyard_tokens_total{endpoint,kind}` for prompt and completion tokens.
+    pub fn tokens(&self, m: &Metrics, endpoint: &str) -> &(Counter, Counter) {
+        self.tokens.get_or_init(|| {
+            let series = |kind: &str| {
+                m.tokens
+                    .get_or_create(&EndpointKindLabels {
+                        endpoint: endpoint.to_owned(),
+                        kind: kind.to_owned(),
+                    })
+                    .clone()
+            };
+            (series("prompt"), series("completion"))
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -294,5 +430,28 @@ mod tests {
         assert!(text.contains("switchyard_inflight_requests 1"));
         assert_eq!(m.reload_count(false), 1);
         assert_eq!(m.reload_count(true), 0);
+    }
+
+    #[test]
+    fn endpoint_series_are_the_registered_ones() {
+        let m = Metrics::new();
+        let s = EndpointSeries::default();
+        s.request(&m, "none", "manual", "small", 200);
+        s.request(&m, "none", "manual", "small", 201);
+        s.request(&m, "p", "chat", "small", 503);
+        m.request("none", "manual", "small", 204);
+        s.ok(&m, "small").inc();
+        s.ttfb(&m, "small").observe(0.01);
+        let text = m.encode();
+        for line in [
+            r#"switchyard_requests_total{policy="none",route="manual",model="small",status="2xx"} 3"#,
+            r#"switchyard_requests_total{policy="p",route="chat",model="small",status="5xx"} 1"#,
+            r#"switchyard_upstream_attempts_total{endpoint="small",kind="ok"} 1"#,
+            r#"switchyard_upstream_ttfb_seconds_count{endpoint="small"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        // Series appear when first used, as with `get_or_create`.
+        assert!(!text.contains("switchyard_tokens_total{"), "{text}");
     }
 }

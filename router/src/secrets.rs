@@ -98,6 +98,17 @@ impl SecretStore {
     }
 }
 
+/// Replaces every occurrence of `secret` in `text` with `[redacted]`: upstreams sometimes
+/// echo the key they were sent in their error messages, which the router relays and logs.
+/// Values shorter than 4 characters are left alone (they would mangle any message and are
+/// no secret anyway).
+pub fn redact(text: &str, secret: &str) -> String {
+    if secret.len() < 4 || !text.contains(secret) {
+        return text.to_owned();
+    }
+    text.replace(secret, "[redacted]")
+}
+
 /// Shared, atomically swappable secret store.
 pub type SecretsHandle = Arc<ArcSwap<SecretStore>>;
 
@@ -127,5 +138,18 @@ mod tests {
         let miss = env.get("ai", &r).unwrap_err();
         assert!(miss.hint.contains("SWITCHYARD_TEST_SURELY_UNSET_KEY"));
         assert!(!format!("{s:?}").contains("v1"));
+    }
+
+    #[test]
+    fn redacts_echoed_keys() {
+        assert_eq!(
+            redact(
+                "Incorrect API key provided: sk-12345 (sk-12345)",
+                "sk-12345"
+            ),
+            "Incorrect API key provided: [redacted] ([redacted])"
+        );
+        assert_eq!(redact("no key here", "sk-12345"), "no key here");
+        assert_eq!(redact("a b", "a"), "a b");
     }
 }

@@ -1,16 +1,29 @@
 //! Serving the app on its listeners with graceful shutdown: on SIGTERM/SIGINT the listeners
 //! stop accepting, requests and streams in flight may finish within the grace period, then the
-//! process exits (cleanly, even if some are still running when the grace period ends).
+//! process exits (cleanly, even if some are still running when the grace period ends). With
+//! `--tls-cert/--tls-key` the main listener speaks TLS ([`crate::tls`]).
+//!
+//! [`serve_workers`] serves plain HTTP the way nginx's worker processes do: each of N worker
+//! threads runs its own single-threaded event loop with its own upstream connections, and the
+//! accept loop hands every new connection to the next worker. A request then stays on one
+//! thread from its first byte to its last: on tokio's shared multi-threaded scheduler the
+//! client connection, the upstream connection and the handler were woken on different threads
+//! several times per request, which cost more CPU and latency than the proxying itself.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{app, metrics_app};
 use crate::state::AppState;
+use crate::tls::TlsListener;
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
@@ -46,6 +59,35 @@ pub async fn serve(
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(state, listener, metrics_listener, None, grace, shutdown).await
+}
+
+/// [`serve`], with TLS on the main listener when `tls` is given (`/metrics` on a separate
+/// listener stays plain HTTP, for in-cluster scrapers).
+pub async fn serve_with(
+    state: AppState,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_workers(state, listener, metrics_listener, tls, grace, 0, shutdown).await
+}
+
+/// [`serve_with`] on `workers` dedicated threads (see the module documentation); 0 serves on
+/// the calling runtime. `state` should have been built with as many
+/// [`crate::state::RuntimeOptions::workers`], so that each worker has its own upstream
+/// connections. A TLS listener is served on the calling runtime whatever `workers` says.
+pub async fn serve_workers(
+    state: AppState,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    grace: Duration,
+    workers: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (tx, rx) = watch::channel(false);
     let stop = {
         let tx = tx.clone();
@@ -59,12 +101,30 @@ pub async fn serve(
     let wait = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let main_app = app(state.clone());
-    // Small writes (headers, SSE events) must not wait for ACKs (Nagle).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let main = axum::serve(listener, main_app).with_graceful_shutdown(wait(rx.clone()));
+    let main: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        None if workers > 0 => Box::pin(serve_on_workers(
+            state.clone(),
+            listener,
+            workers,
+            rx.clone(),
+        )),
+        Some(config) => Box::pin(
+            axum::serve(TlsListener::new(listener, config)?, app(state.clone()))
+                .with_graceful_shutdown(wait(rx.clone()))
+                .into_future(),
+        ),
+        None => {
+            // Small writes (headers, SSE events) must not wait for ACKs (Nagle).
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            Box::pin(
+                axum::serve(listener, app(state.clone()))
+                    .with_graceful_shutdown(wait(rx.clone()))
+                    .into_future(),
+            )
+        }
+    };
     let metrics = metrics_listener.map(|l| {
         axum::serve(l, metrics_app(state.clone())).with_graceful_shutdown(wait(rx.clone()))
     });
@@ -87,5 +147,126 @@ pub async fn serve(
             tracing::warn!("grace period over with requests still in flight; exiting");
             Ok(())
         }
+    }
+}
+
+/// Runs `workers` worker threads serving the connections this task accepts on `listener`,
+/// handed to them in turn, until `stop` turns true and they have drained.
+async fn serve_on_workers(
+    state: AppState,
+    listener: TcpListener,
+    workers: usize,
+    stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let local = listener.local_addr()?;
+    let mut handoff = Vec::with_capacity(workers);
+    let mut finished = Vec::with_capacity(workers);
+    for i in 1..=workers {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (done, finished_rx) = oneshot::channel();
+        let app = app(state.clone());
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name(format!("switchyard-worker-{i}"))
+            .spawn(move || {
+                crate::upstream::client::set_worker(i);
+                let served = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|rt| {
+                        rt.block_on(
+                            axum::serve(Handoff { rx, local }, app)
+                                .with_graceful_shutdown(stopped(stop))
+                                .into_future(),
+                        )
+                    });
+                let _ = done.send(served);
+            })?;
+        handoff.push(tx);
+        finished.push(finished_rx);
+    }
+    let stop_accepting = stopped(stop);
+    tokio::pin!(stop_accepting);
+    let mut next = 0usize;
+    loop {
+        tokio::select! {
+            () = &mut stop_accepting => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    // Small writes (headers, SSE events) must not wait for ACKs (Nagle).
+                    let _ = stream.set_nodelay(true);
+                    // Out of this runtime's reactor; the worker registers it with its own.
+                    match stream.into_std() {
+                        Ok(stream) => {
+                            // A worker that is gone has logged why; the connection closes.
+                            let _ = handoff[next % workers].send((stream, addr));
+                            next = next.wrapping_add(1);
+                        }
+                        Err(e) => tracing::debug!(%addr, error = %e, "could not hand a connection over"),
+                    }
+                }
+                Err(e) => accept_error(e).await,
+            },
+        }
+    }
+    drop(listener);
+    drop(handoff);
+    let mut result = Ok(());
+    for (i, f) in finished.into_iter().enumerate() {
+        let outcome = match f.await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::other("the worker thread panicked")),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(worker = i + 1, error = %e, "server worker failed");
+            result = Err(e);
+        }
+    }
+    result
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|v| *v).await;
+}
+
+async fn accept_error(e: io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    // Typically out of file descriptors: back off instead of spinning.
+    tracing::error!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+/// A worker's listener: the connections the accept loop hands it.
+struct Handoff {
+    rx: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for Handoff {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Some((stream, addr)) = self.rx.recv().await else {
+                // The accept loop stopped: nothing will come any more.
+                return std::future::pending().await;
+            };
+            match TcpStream::from_std(stream) {
+                Ok(stream) => return (stream, addr),
+                Err(e) => tracing::debug!(%addr, error = %e, "could not take a connection over"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use switchyard_crds::config::{CONFIG_API_VERSION, CONFIG_KIND, ResolvedPolicy, RouterConfig};
 
+use crate::auth::{AuthTable, KeySet};
 use crate::classify::onnx::OnnxFactory;
 use crate::classify::{BuildContext, ClassifierFactory, PolicyClassifier};
 use crate::metrics::{EndpointLabels, Metrics};
@@ -65,7 +66,18 @@ pub struct RuntimeOptions {
     pub factory: Arc<dyn ClassifierFactory>,
     /// Serve the `/ui` demo page.
     pub ui: bool,
+    /// PEM file of extra CA certificates trusted for https upstreams (besides the system's).
+    pub upstream_ca_bundle: Option<PathBuf>,
+    /// Largest total size of a request's headers (names and values), in bytes: 431 beyond.
+    pub max_header_bytes: usize,
+    /// Dedicated server worker threads ([`crate::server::serve_workers`]); each endpoint keeps
+    /// an upstream connection pool per worker. 0 when requests are served on the caller's
+    /// runtime.
+    pub workers: usize,
 }
+
+/// Default of [`RuntimeOptions::max_header_bytes`]: 64 KiB.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
@@ -75,6 +87,9 @@ impl Default for RuntimeOptions {
             warm_up_timeout: Duration::from_secs(120),
             factory: Arc::new(OnnxFactory::default()),
             ui: true,
+            upstream_ca_bundle: None,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            workers: 0,
         }
     }
 }
@@ -127,6 +142,9 @@ struct Inner {
     options: RuntimeOptions,
     reload_lock: tokio::sync::Mutex<()>,
     inflight: AtomicU64,
+    client_keys: ArcSwapOption<KeySet>,
+    auth: ArcSwap<AuthTable>,
+    auth_lock: std::sync::Mutex<()>,
 }
 
 /// Shared router state. Cheap to clone.
@@ -138,7 +156,7 @@ pub struct AppState {
 impl AppState {
     /// State with no config loaded yet (not ready).
     pub fn new(options: RuntimeOptions, secrets: SecretStore) -> Result<Self, ClientError> {
-        let tls = tls_config()?;
+        let tls = tls_config(options.upstream_ca_bundle.as_deref())?;
         let http = build_client(&tls, Duration::from_secs(5))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -150,6 +168,9 @@ impl AppState {
                 options,
                 reload_lock: tokio::sync::Mutex::new(()),
                 inflight: AtomicU64::new(0),
+                client_keys: ArcSwapOption::empty(),
+                auth: ArcSwap::from_pointee(AuthTable::default()),
+                auth_lock: std::sync::Mutex::new(()),
             }),
         })
     }
@@ -179,9 +200,67 @@ impl AppState {
         self.inner.secrets.load_full()
     }
 
-    /// Replaces the API keys (a rotated Secret); takes effect for the next upstream call.
+    /// Replaces the API keys (a rotated Secret); takes effect for the next upstream call and,
+    /// for policies' client keys, the next request.
     pub fn set_secrets(&self, secrets: SecretStore) {
         self.inner.secrets.store(Arc::new(secrets));
+        self.refresh_auth();
+    }
+
+    /// Replaces the process-wide client API keys (`--api-keys-file`); `None` turns them off.
+    /// Returns whether they changed.
+    pub fn set_client_keys(&self, keys: Option<KeySet>) -> bool {
+        let old = self.inner.client_keys.load_full();
+        if old.as_deref() == keys.as_ref() {
+            return false;
+        }
+        self.inner.client_keys.store(keys.map(Arc::new));
+        self.refresh_auth();
+        true
+    }
+
+    /// Largest total size of request headers.
+    pub fn max_header_bytes(&self) -> usize {
+        self.inner.options.max_header_bytes
+    }
+
+    /// The client authentication table of `snap`. Normally the cached one; in the instant
+    /// between a config swap and its table's rebuild, one built on the spot, so a request
+    /// is never checked against another config's rules.
+    pub fn auth_for(&self, snap: &Snapshot) -> Arc<AuthTable> {
+        let table = self.inner.auth.load_full();
+        if table.config_hash() == Some(snap.hash.as_str()) {
+            return table;
+        }
+        Arc::new(self.build_auth(Some(snap)))
+    }
+
+    /// The client authentication table of the served config (an empty one before any).
+    pub fn auth(&self) -> Arc<AuthTable> {
+        match self.snapshot() {
+            Some(s) => self.auth_for(&s),
+            None => Arc::new(self.build_auth(None)),
+        }
+    }
+
+    fn build_auth(&self, snap: Option<&Snapshot>) -> AuthTable {
+        let global = self.inner.client_keys.load_full().map(|k| (*k).clone());
+        let secrets = self.secrets();
+        match snap {
+            Some(s) => AuthTable::build(&s.config, &secrets, global).with_hash(&s.hash),
+            None => AuthTable::build(&RouterConfig::empty(), &secrets, global),
+        }
+    }
+
+    fn refresh_auth(&self) {
+        // Serialised so that an older build never overwrites a newer one.
+        let _g = match self.inner.auth_lock.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let snap = self.snapshot();
+        let table = self.build_auth(snap.as_deref());
+        self.inner.auth.store(Arc::new(table));
     }
 
     /// Counter of requests in flight, for the global limit.
@@ -210,6 +289,7 @@ impl AppState {
                         .set(ep.breaker.state().code());
                 }
                 self.inner.snapshot.store(Some(Arc::clone(&snap)));
+                self.refresh_auth();
                 self.metrics().reload(true);
                 tracing::info!(
                     hash = %snap.hash,
@@ -254,11 +334,16 @@ impl AppState {
             let rt = match reused {
                 Some(rt) => rt,
                 None => Arc::new(
-                    EndpointRuntime::new(def.clone(), &self.inner.tls, self.inner.options.breaker)
-                        .map_err(|source| ReloadError::Client {
-                            endpoint: def.name.clone(),
-                            source,
-                        })?,
+                    EndpointRuntime::new(
+                        def.clone(),
+                        &self.inner.tls,
+                        self.inner.options.breaker,
+                        self.inner.options.workers,
+                    )
+                    .map_err(|source| ReloadError::Client {
+                        endpoint: def.name.clone(),
+                        source,
+                    })?,
                 ),
             };
             endpoints.insert(def.name.clone(), rt);

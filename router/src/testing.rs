@@ -43,6 +43,9 @@ pub enum Behavior {
     DropAfter(usize),
     /// Close the connection without sending a response.
     Reset,
+    /// This status with an error message that quotes the request's `Authorization` (or
+    /// `api-key`) header, as some providers do with a rejected key.
+    EchoKey(u16),
 }
 
 /// One request the fake upstream received.
@@ -74,6 +77,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A fake OpenAI-compatible server on 127.0.0.1 (random port). Stops when dropped.
 pub struct FakeUpstream {
     addr: SocketAddr,
+    tls: bool,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -89,6 +93,22 @@ type Body = BoxBody<Bytes, std::io::Error>;
 impl FakeUpstream {
     /// Starts a fake upstream whose replies mention `name`.
     pub async fn start(name: &str) -> std::io::Result<Self> {
+        Self::start_with(name, None).await
+    }
+
+    /// Starts a fake upstream speaking HTTPS with `tls` (its base URL is `https://`).
+    pub async fn start_tls(name: &str, tls: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
+        // This server speaks HTTP/1.1 only: offer nothing else in ALPN.
+        let mut tls = (*tls).clone();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Self::start_with(name, Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))).await
+    }
+
+    async fn start_with(
+        name: &str,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<Self> {
+        let is_tls = tls.is_some();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -102,27 +122,50 @@ impl FakeUpstream {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let shared = Arc::clone(&s);
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let kill = Arc::new(Notify::new());
                     let k = Arc::clone(&kill);
                     let svc = hyper::service::service_fn(move |req| {
                         handle(Arc::clone(&shared), Arc::clone(&k), req)
                     });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc);
-                    tokio::select! {
-                        _ = conn => {}
-                        () = kill.notified() => {}
+                    let builder = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                            tokio::select! {
+                                _ = conn => {}
+                                () = kill.notified() => {}
+                            }
+                        }
+                        Some(acceptor) => {
+                            // A client that rejects our certificate ends here.
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                            tokio::select! {
+                                _ = conn => {}
+                                () = kill.notified() => {}
+                            }
+                        }
                     }
                 });
             }
         });
-        Ok(Self { addr, shared, task })
+        Ok(Self {
+            addr,
+            tls: is_tls,
+            shared,
+            task,
+        })
     }
 
-    /// Base URL to put in a ModelEndpoint: `http://127.0.0.1:<port>/v1`.
+    /// Base URL to put in a ModelEndpoint: `http://127.0.0.1:<port>/v1` (`https://` for
+    /// [`FakeUpstream::start_tls`]).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/v1", self.addr)
     }
 
     /// The listening address.
@@ -179,6 +222,7 @@ async fn handle(
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     shared.hits.fetch_add(1, Ordering::SeqCst);
+    let sent_key = headers_key(&headers);
     lock(&shared.requests).push(Recorded {
         path,
         headers,
@@ -187,6 +231,16 @@ async fn handle(
     let behavior = lock(&shared.behavior).clone();
     let delay = *lock(&shared.chunk_delay);
     match behavior {
+        Behavior::EchoKey(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::UNAUTHORIZED);
+            let err = json!({"error": {"message": format!("Incorrect API key provided: {sent_key}"),
+                                       "type": "invalid_request_error", "code": "invalid_api_key"}});
+            Ok(full(
+                status,
+                "application/json",
+                err.to_string().into_bytes(),
+            ))
+        }
         Behavior::Status(code, message) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let err = json!({"error": {"message": message, "type": "fake", "code": code}});
@@ -213,6 +267,16 @@ async fn handle(
         Behavior::Say(text) => Ok(reply(vec![text], &body, delay, None)),
         Behavior::DropAfter(n) => Ok(reply(reply_pieces(&shared.name), &body, delay, Some(n))),
     }
+}
+
+/// The key a request carried (`Authorization` or `api-key`), or "".
+fn headers_key(headers: &HeaderMap) -> String {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .or_else(|| headers.get("api-key"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The content pieces of a reply.

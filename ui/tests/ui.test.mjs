@@ -1,7 +1,13 @@
-// Headless-Chromium test of the demo page. Runs against the router at SWITCHYARD_UI_URL
-// (its base URL, e.g. http://127.0.0.1:8080, or the page URL ending in /ui); without it,
-// against tests/mock-server.mjs on a free port. With SWITCHYARD_API_URL instead, the mock
-// serves this checkout's page and proxies the API to that router (before it embeds the page).
+// Headless-Chromium test of the demo page, in one of four modes:
+//  - SWITCHYARD_ROUTER_BIN=<path to switchyard-router>: starts that binary over the quickstart
+//    policy (plus an auto policy) with every endpoint on a fake upstream (tests/router.mjs,
+//    tests/fake-upstream.mjs), and checks what reached the upstream too;
+//  - SWITCHYARD_UI_URL=<base URL or page URL ending in /ui>: a router someone else started;
+//  - SWITCHYARD_API_URL=<router base URL>: the mock serves this checkout's page and proxies the
+//    API to that router;
+//  - none of these: tests/mock-server.mjs on a free port.
+// Screenshots go to $SWITCHYARD_UI_ARTIFACTS, else $ARTIFACTS_DIR/ui, else ui/artifacts, in a
+// folder named after the mode (mock/, router/, ...).
 //
 //   node --test tests/ui.test.mjs      (or ./run-tests.sh, which also installs what it needs)
 import assert from 'node:assert/strict';
@@ -14,10 +20,16 @@ import { deflateSync } from 'node:zlib';
 
 import { chromium } from 'playwright-core';
 
+import { replyFor, startFakeUpstream } from './fake-upstream.mjs';
 import { startMockServer } from './mock-server.mjs';
+import { UPSTREAM_KEY, startRouter } from './router.mjs';
 
 const UI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ARTIFACTS = join(UI_DIR, 'artifacts');
+const MODE = process.env.SWITCHYARD_ROUTER_BIN ? 'router'
+  : process.env.SWITCHYARD_UI_URL ? 'external'
+    : process.env.SWITCHYARD_API_URL ? 'proxy' : 'mock';
+const ARTIFACTS = join(process.env.SWITCHYARD_UI_ARTIFACTS
+  || (process.env.ARTIFACTS_DIR ? join(process.env.ARTIFACTS_DIR, 'ui') : join(UI_DIR, 'artifacts')), MODE);
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -78,19 +90,29 @@ const isJsonPost = (path) => (r) => r.url().endsWith(path) && r.request().method
 // ------------------------------------------------------------------ fixture
 
 let mock = null;
+let router = null; // the real router (router mode)
+let upstream = null; // its fake upstream (router mode)
 let context = null;
 let page = null;
 let userDataDir = null;
 let policy = null;
 const problems = []; // console errors and page errors
 const expectedErrors = []; // console errors a step provoked on purpose
-const usingMock = !process.env.SWITCHYARD_UI_URL && !process.env.SWITCHYARD_API_URL;
+const usingMock = MODE === 'mock';
+const usingRouter = MODE === 'router';
+const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The upstream requests received since `n` (router mode). */
+const upstreamSince = (n) => upstream.requests.slice(n);
 
 before(async () => {
-  if (!process.env.SWITCHYARD_UI_URL) {
+  if (usingRouter) {
+    upstream = await startFakeUpstream();
+    router = await startRouter({ bin: process.env.SWITCHYARD_ROUTER_BIN, upstreamUrl: upstream.url });
+  } else if (!process.env.SWITCHYARD_UI_URL) {
     mock = await startMockServer({ api: process.env.SWITCHYARD_API_URL || null });
   }
-  const base = process.env.SWITCHYARD_UI_URL || mock.url;
+  const base = process.env.SWITCHYARD_UI_URL || router?.url || mock.url;
   userDataDir = await mkdtemp(join(tmpdir(), 'switchyard-ui-'));
   await mkdir(ARTIFACTS, { recursive: true });
   context = await chromium.launchPersistentContext(userDataDir, {
@@ -116,6 +138,8 @@ before(async () => {
 after(async () => {
   await context?.close();
   await mock?.close();
+  await router?.close();
+  await upstream?.close();
   if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
 });
 
@@ -168,10 +192,11 @@ test('loads the page and lists policies and models', async () => {
   const policies = await page.$$eval('#policy optgroup:first-child option', (os) => os.map((o) => o.value));
   assert.ok(policies.length >= 1, 'at least one policy');
   assert.ok(policies.every((p) => p.startsWith('switchyard/')));
-  policy = usingMock ? 'switchyard/quickstart' : policies[0];
+  policy = usingMock || usingRouter ? 'switchyard/quickstart' : policies[0];
   await page.selectOption('#policy', policy);
   assert.equal(await page.inputValue('#policy'), policy);
-  if (usingMock) {
+  if (usingRouter) assert.deepEqual(policies, ['switchyard/quickstart', 'switchyard/learned']);
+  if (usingMock || usingRouter) {
     const models = await page.$$eval('#policy optgroup:nth-child(2) option', (os) => os.map((o) => o.value));
     assert.ok(models.includes('meta/llama-3.1-8b-instruct'));
   }
@@ -211,10 +236,10 @@ test('recommend mode draws the decision with one bar pair per candidate', async 
   await waitIdle();
   assert.match(await page.textContent('.msg.bot:last-child .chip'), new RegExp(d.selected_model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   assert.equal(await page.locator('.msg.bot:last-child .bubble.answer').count(), 0, 'no answer in recommend mode');
-  if (usingMock) {
+  if (usingMock || usingRouter) {
     assert.equal(await page.locator('#decision .cand .cut').count(), 0, 'no acceptance line for intent policies');
     // An auto policy: the score bars carry the acceptance line at best - tolerance.
-    await page.selectOption('#policy', 'switchyard/cost-aware');
+    await page.selectOption('#policy', usingMock ? 'switchyard/cost-aware' : 'switchyard/learned');
     const auto = page.waitForResponse(isJsonPost('/v1/route'));
     await send('Explain why the sky is blue, in depth.');
     const ad = await (await auto).json();
@@ -225,6 +250,11 @@ test('recommend mode draws the decision with one bar pair per candidate', async 
     const left = await page.locator('#decision .cand .cut').first().evaluate((el) => el.style.left);
     const best = Math.max(...ad.candidates.filter((c) => c.eligible).map((c) => c.score));
     assert.ok(Math.abs(parseFloat(left) - Math.max(0, best - 0.3) * 100) < 0.06, `acceptance line at ${left}, best ${best}`);
+    if (usingRouter) {
+      // Probabilities from the built-in head, costs from the quickstart's prices.
+      assert.deepEqual(ad.candidates.map((c) => c.endpoint).sort(), ['llama-3.1-70b', 'llama-3.1-8b']);
+      assert.ok(ad.candidates.every((c) => c.score > 0 && c.score < 1 && c.cost > 0), JSON.stringify(ad.candidates));
+    }
     await page.selectOption('#policy', policy);
   }
 });
@@ -262,6 +292,7 @@ test('answer mode streams the reply token by token and still draws the decision'
   });
   const routeResp = page.waitForResponse(isJsonPost('/v1/route'));
   const chatResp = page.waitForResponse(isJsonPost('/v1/chat/completions'));
+  const upstreamBefore = upstream?.requests.length;
   await send('Hi! How are you today?', 'enter');
   const chat = await chatResp;
   assert.equal(chat.status(), 200);
@@ -282,6 +313,18 @@ test('answer mode streams the reply token by token and still draws the decision'
   await waitIdle();
   const headerModel = chat.headers()['x-switchyard-model'];
   if (headerModel) assert.match(await page.textContent('.msg.bot:last-child .chip'), new RegExp(headerModel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  if (usingRouter) {
+    // The router forwarded one streaming request, with its own key and the chosen model,
+    // without the switchyard extension; the page shows exactly what the upstream streamed.
+    const sent = upstreamSince(upstreamBefore);
+    assert.equal(sent.length, 1, 'one upstream call');
+    assert.equal(sent[0].headers.authorization, `Bearer ${UPSTREAM_KEY}`);
+    assert.equal(sent[0].body.model, headerModel);
+    assert.equal(sent[0].body.model, d.selected_model, 'the decision panel names the model that answered');
+    assert.equal(sent[0].body.stream, true);
+    assert.equal(sent[0].body.switchyard, undefined);
+    assert.equal(answer, replyFor(sent[0].body));
+  }
   // The answer joins the history of the next request.
   const next = page.waitForResponse(isJsonPost('/v1/route'));
   const nextChat = page.waitForResponse(isJsonPost('/v1/chat/completions'));
@@ -340,6 +383,46 @@ test('images: picker, drop, remove, size limit, and the request carries the imag
   }
 });
 
+test('answer mode with an image: the vision model answers, streamed, and saw the image', async (t) => {
+  if (!usingRouter) {
+    t.skip('checks the fake upstream behind the real router');
+    return;
+  }
+  const png = tinyPng(24);
+  // A fresh conversation: the earlier image message would otherwise travel along too.
+  await page.click('#clear');
+  await setMode('answer');
+  await page.setInputFiles('#file', { name: 'chart.png', mimeType: 'image/png', buffer: png });
+  await page.waitForSelector('#attachments .thumb img');
+  const routeResp = page.waitForResponse(isJsonPost('/v1/route'));
+  const chatResp = page.waitForResponse(isJsonPost('/v1/chat/completions'));
+  const upstreamBefore = upstream.requests.length;
+  await send('Describe the chart in this screenshot.');
+  const d = await (await routeResp).json();
+  // The quickstart sends every image to its image_understanding route, whose only endpoint is
+  // the vision model.
+  assert.equal(d.route, 'image_understanding');
+  assert.equal(d.selected_model, 'nvidia/nemotron-nano-12b-v2-vl');
+  await assertDecision(d);
+  const chat = await chatResp;
+  assert.equal(chat.status(), 200);
+  assert.equal(chat.headers()['x-switchyard-route'], 'image_understanding');
+  await page.waitForSelector('.msg.bot:last-child .bubble.answer[aria-busy="false"]');
+  await waitIdle();
+  const sent = upstreamSince(upstreamBefore);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].body.model, 'nvidia/nemotron-nano-12b-v2-vl');
+  assert.equal(sent[0].body.messages.length, 1);
+  const parts = sent[0].body.messages[0].content.filter((p) => p.type === 'image_url');
+  assert.equal(parts.length, 1);
+  assert.equal(parts[0].image_url.url, `data:image/png;base64,${png.toString('base64')}`, 'the image reached the upstream unchanged');
+  const answer = await page.textContent('.msg.bot:last-child .bubble.answer');
+  assert.equal(answer, replyFor(sent[0].body));
+  assert.match(answer, /I received 1 image\./);
+  assert.match(await page.textContent('.msg.bot:last-child .chip'), new RegExp(esc('nemotron-nano-12b-v2-vl')));
+  await setMode('recommend');
+});
+
 test('router errors show inline in the chat', async () => {
   await setMode('answer');
   await page.route('**/v1/chat/completions', (route) => route.fulfill({
@@ -386,14 +469,23 @@ test('a concrete model is manual routing: no decision call', async () => {
   await send('Straight to the model, please.');
   await page.waitForFunction(() => /manual/.test(document.querySelector('#decision .dec-label')?.textContent || ''));
   assert.equal((await page.textContent('#decision .dec-model')).trim(), models[0]);
-  if (usingMock) {
+  if (usingMock || usingRouter) {
     await setMode('answer');
     const chatResp = page.waitForResponse(isJsonPost('/v1/chat/completions'));
+    const upstreamBefore = upstream?.requests.length;
     await send('And an answer from it.');
-    const body = (await chatResp).request().postDataJSON();
+    const chat = await chatResp;
+    const body = chat.request().postDataJSON();
     assert.equal(body.model, models[0]);
     assert.equal(body.switchyard, undefined);
     await page.waitForSelector('.msg.bot:last-child .bubble.answer[aria-busy="false"]');
+    if (usingRouter) {
+      assert.equal(chat.headers()['x-switchyard-route'], 'manual');
+      const sent = upstreamSince(upstreamBefore);
+      assert.equal(sent.length, 1);
+      assert.equal(sent[0].body.model, models[0]);
+      assert.equal(await page.textContent('.msg.bot:last-child .bubble.answer'), replyFor(sent[0].body));
+    }
     await setMode('recommend');
   }
   await waitIdle();
@@ -410,9 +502,16 @@ test('the live panel shows requests per model and decision latency', async () =>
   await page.waitForFunction(() => /\d/.test(document.getElementById('stat-p50').textContent));
   assert.ok(await page.locator('#req-chart svg').count() === 1);
   assert.ok(await page.locator('#lat-chart svg').count() === 1);
+  if (usingRouter) {
+    // The router's own switchyard_requests_total, by endpoint: the vision model answered.
+    await page.waitForFunction(() => [...document.querySelectorAll('#req-legend .lname')].some((e) => e.textContent === 'nemotron-nano-12b-vl'));
+    const metrics = await (await fetch(`${router.url}/metrics`)).text();
+    assert.match(metrics, /switchyard_requests_total\{policy="quickstart",route="image_understanding",model="nemotron-nano-12b-vl",status="2xx"\} [1-9]/);
+    assert.match(metrics, /switchyard_decision_duration_seconds_count\{policy="quickstart",strategy="intent"\} [1-9]/);
+  }
   if (usingMock) {
-    const names = await page.$$eval('#req-legend .lname', (els) => els.map((e) => e.textContent));
-    assert.ok(names.includes('llama-3.2-11b-vision'), `models listed: ${names}`);
+    // The legend follows the metrics poll: wait for the poll that saw the image request.
+    await page.waitForFunction(() => [...document.querySelectorAll('#req-legend .lname')].some((e) => e.textContent === 'llama-3.2-11b-vision'));
     // Two polls after the requests make at least one drawn interval.
     await page.waitForSelector('#req-chart path.line, #req-chart circle.dot');
   }
@@ -420,7 +519,9 @@ test('the live panel shows requests per model and decision latency', async () =>
 
 test('screenshots: desktop, dark, and 375 px without horizontal overflow', async () => {
   // Show the image message's decision (the most telling one) in the panel.
-  const chip = usingMock ? page.locator('.msg.bot .chip', { hasText: 'image_question' }).first() : page.locator('.msg.bot .chip').last();
+  const chip = usingMock ? page.locator('.msg.bot .chip', { hasText: 'image_question' }).first()
+    : usingRouter ? page.locator('.msg.bot .chip', { hasText: 'image_understanding' }).first()
+      : page.locator('.msg.bot .chip').last();
   await chip.click();
   assert.equal(await chip.getAttribute('aria-pressed'), 'true');
   await page.evaluate(() => { document.activeElement.blur(); });

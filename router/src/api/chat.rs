@@ -2,7 +2,10 @@
 //! recommend. Also serves NVIDIA's v1 `nim-llm-router` body extension with its error shape and
 //! the `X-Chosen-Classifier` header.
 
-use axum::extract::State;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -10,12 +13,14 @@ use switchyard_crds::policy::Mode;
 use tracing::Instrument;
 
 use super::recommend::recommendation;
-use super::{LimitedBody, routed_headers};
+use super::{read_limited, routed_headers_for};
 use crate::decide::decide_manual;
 use crate::error::ApiError;
+use crate::guard;
 use crate::request::{ChatRequest, parse_chat};
 use crate::routing::{self, RouteOptions, decide_error};
 use crate::state::{AppState, Snapshot};
+use crate::upstream::endpoint::EndpointRuntime;
 use crate::upstream::proxy::{self, manual_fallback};
 
 /// Header naming the policy, as an alternative to the `model` field.
@@ -30,29 +35,44 @@ pub(crate) enum Target {
     Manual(String),
 }
 
-/// Labels for the request metric, filled in as the request progresses.
+/// Labels for the request metric, filled in as the request progresses (`none` until then).
 struct Labels {
-    policy: String,
-    route: String,
-    model: String,
+    policy: Cow<'static, str>,
+    route: Cow<'static, str>,
+    /// The endpoint that answered, when one did ...
+    endpoint: Option<Arc<EndpointRuntime>>,
+    /// ... else the one chosen (recommendations), or `none`.
+    model: Cow<'static, str>,
 }
 
 impl Default for Labels {
     fn default() -> Self {
         Self {
-            policy: "none".into(),
-            route: "none".into(),
-            model: "none".into(),
+            policy: Cow::Borrowed("none"),
+            route: Cow::Borrowed("none"),
+            endpoint: None,
+            model: Cow::Borrowed("none"),
         }
     }
 }
 
-pub(super) async fn chat_completions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    LimitedBody(bytes): LimitedBody,
-) -> Response {
-    let span = tracing::info_span!(
+impl Labels {
+    fn model(&self) -> &str {
+        self.endpoint.as_ref().map_or(&self.model, |e| &e.def.name)
+    }
+}
+
+pub(super) async fn chat_completions(State(state): State<AppState>, req: Request) -> Response {
+    // The headers are taken from the request rather than extracted (which copies them).
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let snap = state.snapshot();
+    let bytes = match read_limited(snap.as_deref(), &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    // At debug level: an enabled span per request costs more CPU than routing it does.
+    let span = tracing::debug_span!(
         "chat",
         policy = tracing::field::Empty,
         route = tracing::field::Empty,
@@ -60,7 +80,7 @@ pub(super) async fn chat_completions(
     );
     let mut labels = Labels::default();
     let resp = async {
-        let Some(snap) = state.snapshot() else {
+        let Some(snap) = snap else {
             return ApiError::Unavailable("the router has no config loaded yet".into())
                 .into_response();
         };
@@ -70,7 +90,7 @@ pub(super) async fn chat_completions(
             Err(e) => return e.into_response(),
         };
         if req.nim.is_some() {
-            return match nim_v1(&state, &snap, req, &mut labels).await {
+            return match nim_v1(&state, &snap, &headers, req, &mut labels).await {
                 Ok(r) => r,
                 Err(e) => e.into_nvidia_v1(),
             };
@@ -82,13 +102,23 @@ pub(super) async fn chat_completions(
     }
     .instrument(span.clone())
     .await;
-    span.record("policy", labels.policy.as_str());
-    span.record("route", labels.route.as_str());
-    span.record("model", labels.model.as_str());
+    span.record("policy", &*labels.policy);
+    span.record("route", &*labels.route);
+    span.record("model", labels.model());
     let status = resp.status().as_u16();
-    state
-        .metrics()
-        .request(&labels.policy, &labels.route, &labels.model, status);
+    match &labels.endpoint {
+        // The endpoint keeps its series: no label lookup per request.
+        Some(rt) => rt.series.request(
+            state.metrics(),
+            &labels.policy,
+            &labels.route,
+            &rt.def.name,
+            status,
+        ),
+        None => state
+            .metrics()
+            .request(&labels.policy, &labels.route, &labels.model, status),
+    }
     tracing::debug!(parent: &span, status, "chat request done");
     resp
 }
@@ -158,22 +188,20 @@ async fn native(
 ) -> Result<Response, ApiError> {
     match select_target(snap, &req, headers)? {
         Target::Manual(model) => {
-            labels.route = "manual".into();
+            guard::authorize_model(state, snap, headers, &model)?;
+            labels.route = Cow::Borrowed("manual");
             let decision =
                 decide_manual(&snap.config, &model, &|e| snap.is_open(e)).map_err(decide_error)?;
-            let p = proxy::forward(
-                state,
-                snap,
-                "none",
-                &manual_fallback(),
-                &decision,
-                req.body,
-                req.raw,
-            )
-            .await?;
-            labels.model = p.endpoint.clone();
+            let p = proxy::forward(state, snap, "none", manual_fallback(), &decision, &req).await?;
+            labels.endpoint = Some(Arc::clone(&p.endpoint));
             let mut resp = p.response;
-            routed_headers(resp.headers_mut(), "none", &p.model, "manual", 0.0);
+            routed_headers_for(
+                resp.headers_mut(),
+                "none",
+                p.endpoint.model_header.clone(),
+                "manual",
+                0.0,
+            );
             Ok(resp)
         }
         Target::Policy(name) => {
@@ -182,7 +210,8 @@ async fn native(
                     "policy {name:?} does not exist"
                 )));
             };
-            labels.policy = name.clone();
+            guard::authorize_policy(state, snap, headers, &name)?;
+            labels.policy = Cow::Owned(name.clone());
             let opts = RouteOptions {
                 tolerance: req.ext.tolerance,
                 models: req.ext.models.clone(),
@@ -198,14 +227,13 @@ async fn native(
                 &opts,
             )
             .await?;
-            labels.route = routed.decision.route.clone();
+            labels.route = Cow::Owned(routed.decision.route.clone());
             let mode = req.ext.mode.unwrap_or(policy.policy.mode);
             if mode == Mode::Recommend {
                 labels.model = routed
                     .decision
                     .selected()
-                    .map(|c| c.endpoint.clone())
-                    .unwrap_or_else(|| "none".into());
+                    .map_or(Cow::Borrowed("none"), |c| Cow::Owned(c.endpoint.clone()));
                 return Ok(recommendation(&name, &routed, req.stream));
             }
             let p = proxy::forward(
@@ -214,16 +242,15 @@ async fn native(
                 &name,
                 &policy.policy.fallback,
                 &routed.decision,
-                req.body,
-                req.raw,
+                &req,
             )
             .await?;
-            labels.model = p.endpoint.clone();
+            labels.endpoint = Some(Arc::clone(&p.endpoint));
             let mut resp = p.response;
-            routed_headers(
+            routed_headers_for(
                 resp.headers_mut(),
                 &name,
-                &p.model,
+                p.endpoint.model_header.clone(),
                 &routed.decision.route,
                 routed.decision_ms,
             );
@@ -236,6 +263,7 @@ async fn native(
 async fn nim_v1(
     state: &AppState,
     snap: &Snapshot,
+    headers: &HeaderMap,
     mut req: ChatRequest,
     labels: &mut Labels,
 ) -> Result<Response, ApiError> {
@@ -255,7 +283,8 @@ async fn nim_v1(
             "policy {name:?} not found"
         )));
     };
-    labels.policy = name.to_owned();
+    guard::authorize_policy(state, snap, headers, name)?;
+    labels.policy = Cow::Owned(name.to_owned());
     let strategy = ext
         .get("routing_strategy")
         .and_then(Value::as_str)
@@ -277,22 +306,20 @@ async fn nim_v1(
                     "nim-llm-router.model {model:?} is not an LLM of policy {name:?}"
                 )));
             }
-            labels.route = "manual".into();
+            labels.route = Cow::Borrowed("manual");
             let decision =
                 decide_manual(&snap.config, model, &|e| snap.is_open(e)).map_err(decide_error)?;
-            let p = proxy::forward(
-                state,
-                snap,
-                name,
-                &policy.policy.fallback,
-                &decision,
-                req.body,
-                None,
-            )
-            .await?;
-            labels.model = p.endpoint.clone();
+            let p =
+                proxy::forward(state, snap, name, &policy.policy.fallback, &decision, &req).await?;
+            labels.endpoint = Some(Arc::clone(&p.endpoint));
             let mut resp = p.response;
-            routed_headers(resp.headers_mut(), name, &p.model, "manual", 0.0);
+            routed_headers_for(
+                resp.headers_mut(),
+                name,
+                p.endpoint.model_header.clone(),
+                "manual",
+                0.0,
+            );
             Ok(resp)
         }
         "triton" => {
@@ -310,23 +337,22 @@ async fn nim_v1(
                 &opts,
             )
             .await?;
-            labels.route = routed.decision.route.clone();
+            labels.route = Cow::Owned(routed.decision.route.clone());
             let p = proxy::forward(
                 state,
                 snap,
                 name,
                 &policy.policy.fallback,
                 &routed.decision,
-                req.body,
-                req.raw,
+                &req,
             )
             .await?;
-            labels.model = p.endpoint.clone();
+            labels.endpoint = Some(Arc::clone(&p.endpoint));
             let mut resp = p.response;
-            routed_headers(
+            routed_headers_for(
                 resp.headers_mut(),
                 name,
-                &p.model,
+                p.endpoint.model_header.clone(),
                 &routed.decision.route,
                 routed.decision_ms,
             );

@@ -1,16 +1,20 @@
-//! Informational endpoints: `/v1/models`, `/healthz`, `/health` (NVIDIA v1), `/readyz` (ready
+//! Informational endpoints: `/v1/models` (needs a client key when every API request does),
+//! `/healthz`, `/health` (NVIDIA v1), `/readyz` (ready
 //! once a config is loaded and its classifiers are warm, with degraded reasons) and `/metrics`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::state::{AppState, Snapshot};
 
 /// `GET /v1/models`: policies as `switchyard/<name>`, then every served model id.
-pub(super) async fn models(State(state): State<AppState>) -> Response {
+pub(super) async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = crate::guard::authorize_any(&state, &headers) {
+        return e.into_response();
+    }
     let mut data = Vec::new();
     if let Some(snap) = state.snapshot() {
         for p in &snap.config.policies {
@@ -68,6 +72,9 @@ pub fn degraded_reasons(state: &AppState, snap: &Snapshot) -> Vec<String> {
                 e.name, miss.secret, miss.key, miss.hint
             ));
         }
+    }
+    for p in state.auth_for(snap).problems() {
+        out.push(p.clone());
     }
     let mut names: Vec<&String> = snap.policies.keys().collect();
     names.sort();

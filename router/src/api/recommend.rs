@@ -17,6 +17,7 @@ use super::chat::POLICY_HEADER;
 use super::{LimitedBody, routed_headers};
 use crate::classify::ClassifyInput;
 use crate::error::ApiError;
+use crate::guard;
 use crate::request::{
     Conversation, opt_str, opt_str_list, opt_unit, parse_chat, parse_messages, parse_object,
 };
@@ -148,6 +149,7 @@ pub(super) async fn route(
         .or(q.policy)
         .or_else(|| header_str(&headers, POLICY_HEADER));
     let policy = pick_policy(&snap, explicit.as_deref(), false)?;
+    guard::authorize_policy(&state, &snap, &headers, &policy.policy.name)?;
     let conv = conversation(&body, "prompt", &snap)?;
     let opts = RouteOptions {
         tolerance: opt_unit(&body, "tolerance", "tolerance")?,
@@ -178,6 +180,7 @@ pub(super) async fn toolkit_route(
     let body = parse_object(&bytes)?;
     let explicit = q.policy.or_else(|| header_str(&headers, POLICY_HEADER));
     let policy = pick_policy(&snap, explicit.as_deref(), true)?;
+    guard::authorize_policy(&state, &snap, &headers, &policy.policy.name)?;
     if let Some(model) = opt_str(&body, "model", "model")?.filter(|m| !m.is_empty()) {
         // Bypass: the caller already chose.
         let Some(ep) = snap
@@ -231,6 +234,7 @@ pub(super) async fn toolkit_route(
 pub(super) async fn recommend(
     State(state): State<AppState>,
     Path(policy): Path<String>,
+    headers: HeaderMap,
     LimitedBody(bytes): LimitedBody,
 ) -> Result<Response, ApiError> {
     let snap = ready(&state)?;
@@ -239,6 +243,7 @@ pub(super) async fn recommend(
             "policy {policy:?} does not exist; GET /v1/models lists them"
         )));
     };
+    guard::authorize_policy(&state, &snap, &headers, &policy)?;
     let req = parse_chat(&bytes, &snap.config.server.limits)?;
     let opts = RouteOptions {
         tolerance: req.ext.tolerance,

@@ -16,6 +16,7 @@ use switchyard_crds::config::{ResolvedEndpoint, ResolvedIntent};
 use super::PolicyClassifier;
 use super::{BuildContext, Classification, ClassifyError, ClassifyInput, IntentScores};
 use crate::secrets::SecretsHandle;
+use crate::secrets::redact;
 use crate::upstream::auth_header;
 
 const DEFAULT_PROMPT: &str = "You route user requests. Read the user's message and pick the \
@@ -89,8 +90,9 @@ impl LlmClassifier {
             "stream": false,
         });
         let mut req = self.http.post(&self.url).json(&body);
+        let mut key = String::new();
         if let Some(r) = &self.endpoint.api_key {
-            let key = self
+            key = self
                 .secrets
                 .load()
                 .get(&self.endpoint.namespace, r)
@@ -101,23 +103,26 @@ impl LlmClassifier {
                 req = req.header(name, value);
             }
         }
+        // Upstreams may echo the key in what they answer; none of it reaches a log unredacted.
         let resp = req
             .send()
             .await
-            .map_err(|e| ClassifyError::Upstream(e.to_string()))?;
+            .map_err(|e| ClassifyError::Upstream(e.without_url().to_string()))?;
         let status = resp.status();
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| ClassifyError::Upstream(format!("status {status}: {e}")))?;
+        let value: Value = resp.json().await.map_err(|e| {
+            ClassifyError::Upstream(format!("status {status}: {}", e.without_url()))
+        })?;
         if !status.is_success() {
-            return Err(ClassifyError::Upstream(format!("status {status}: {value}")));
+            return Err(ClassifyError::Upstream(redact(
+                &format!("status {status}: {value}"),
+                &key,
+            )));
         }
         value
             .pointer("/choices/0/message/content")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| ClassifyError::Unparsable(value.to_string()))
+            .ok_or_else(|| ClassifyError::Unparsable(redact(&value.to_string(), &key)))
     }
 
     /// Maps the LLM's answer to a route name.

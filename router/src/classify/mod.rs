@@ -25,8 +25,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use switchyard_crds::config::{ResolvedPolicy, ResolvedStrategy, RouterConfig};
-use switchyard_crds::policy::ClassifierType;
+use switchyard_crds::config::{ResolvedPolicy, RouterConfig};
 
 use crate::secrets::SecretsHandle;
 
@@ -243,6 +242,8 @@ impl ClassifierFactory for KeywordFactory {
         policy: &ResolvedPolicy,
         ctx: &BuildContext,
     ) -> Result<Arc<dyn PolicyClassifier>, ClassifyError> {
+        use switchyard_crds::config::ResolvedStrategy;
+        use switchyard_crds::policy::ClassifierType;
         match &policy.strategy {
             ResolvedStrategy::Intent(intent) => match intent.classifier.kind {
                 ClassifierType::Llm => Ok(Arc::new(llm::LlmClassifier::new(intent, ctx)?)),

@@ -81,6 +81,9 @@ pub enum CliError {
     /// The routing request failed.
     #[error("{0}")]
     Api(#[from] crate::error::ApiError),
+    /// The listener's TLS certificate or key is unusable.
+    #[error("--tls-cert/--tls-key: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Config source flags shared by `serve` and `route`.

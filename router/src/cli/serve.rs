@@ -10,12 +10,14 @@ use switchyard_crds::common::parse_duration;
 use tokio::net::TcpListener;
 
 use super::{CliError, SourceArgs, models_dir};
+use crate::auth;
 use crate::config::kube::KubeSource;
 use crate::config::report::Reporter;
 use crate::config::{self, watch};
 use crate::secrets::SecretStore;
-use crate::server::{serve, shutdown_signal};
-use crate::state::{AppState, RuntimeOptions};
+use crate::server::{serve_workers, shutdown_signal};
+use crate::state::{AppState, DEFAULT_MAX_HEADER_BYTES, RuntimeOptions};
+use crate::tls;
 use crate::upstream::breaker::BreakerSettings;
 
 /// Flags of `serve`.
@@ -58,6 +60,37 @@ pub struct ServeArgs {
     /// Do not serve the `/ui` demo page.
     #[arg(long, env = "SWITCHYARD_NO_UI")]
     pub no_ui: bool,
+    /// Client API keys accepted for every request, one per line (watched; edits apply
+    /// without a restart). Unset: only policies' `auth` Secrets protect anything.
+    #[arg(long, env = "SWITCHYARD_API_KEYS_FILE", value_name = "FILE")]
+    pub api_keys_file: Option<PathBuf>,
+    /// PEM certificate chain for TLS on the API listener (with --tls-key).
+    #[arg(
+        long,
+        env = "SWITCHYARD_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on the API listener (with --tls-cert).
+    #[arg(
+        long,
+        env = "SWITCHYARD_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// PEM file of extra CA certificates trusted for https upstreams, besides the system's.
+    #[arg(long, env = "SWITCHYARD_UPSTREAM_CA_BUNDLE", value_name = "PEM")]
+    pub upstream_ca_bundle: Option<PathBuf>,
+    /// Largest total size of a request's header names and values, in bytes (431 beyond).
+    #[arg(long, env = "SWITCHYARD_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES)]
+    pub max_header_bytes: usize,
+    /// Threads serving requests, each with its own event loop and upstream connections (as
+    /// nginx's worker processes); default: one per CPU. 0 serves on the shared runtime. With
+    /// TLS the listener is always served on the shared runtime.
+    #[arg(long, env = "SWITCHYARD_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -66,6 +99,12 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 /// Serves until SIGTERM/SIGINT.
 pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let tls_enabled = args.tls_cert.is_some();
+    let workers = match args.workers {
+        _ if tls_enabled => 0,
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
     let options = RuntimeOptions {
         models_dir: models_dir(args.models.clone()),
         breaker: BreakerSettings {
@@ -73,10 +112,26 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             cooldown: args.breaker_cooldown,
         },
         ui: !args.no_ui,
+        upstream_ca_bundle: args.upstream_ca_bundle.clone(),
+        max_header_bytes: args.max_header_bytes.max(1024),
+        workers,
         ..RuntimeOptions::default()
     };
     let in_cluster = args.kube_configmap.is_some();
     let state = AppState::new(options, SecretStore::empty(!in_cluster))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let mut _keys_watch = None;
+    if let Some(path) = &args.api_keys_file {
+        let keys = auth::read_keys_file(path).map_err(CliError::Usage)?;
+        tracing::info!(file = %path.display(), keys = keys.len(), "client API keys loaded");
+        state.set_client_keys(Some(keys));
+        if !args.no_watch {
+            _keys_watch = Some(auth::watch_keys_file(state.clone(), path.clone())?);
+        }
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|source| CliError::Io {
@@ -125,12 +180,14 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         context: "listener address".into(),
         source,
     })?;
-    tracing::info!(%addr, "serving");
-    serve(
+    tracing::info!(%addr, tls = tls.is_some(), workers, "serving");
+    serve_workers(
         state,
         listener,
         metrics_listener,
+        tls,
         args.shutdown_grace,
+        workers,
         shutdown_signal(),
     )
     .await

@@ -5,12 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
 use switchyard_crds::config::ResolvedEndpoint;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::ClientError;
 use super::breaker::{Breaker, BreakerSettings};
+use super::client::{Target, UpstreamClient};
 use super::limiter::RateLimiter;
-use super::{ClientError, build_client};
+use crate::metrics::EndpointSeries;
 
 /// One endpoint's runtime.
 #[derive(Debug)]
@@ -18,11 +21,15 @@ pub struct EndpointRuntime {
     /// The definition it was built from.
     pub def: ResolvedEndpoint,
     /// The chat-completions URL, parsed once.
-    pub url: reqwest::Url,
+    pub target: Target,
     /// HTTP client (connect timeout of this endpoint).
-    pub client: reqwest::Client,
+    pub client: UpstreamClient,
     /// Circuit breaker.
     pub breaker: Breaker,
+    /// The model id as an `x-switchyard-model` header value (`None` if it cannot be one).
+    pub model_header: Option<HeaderValue>,
+    /// This endpoint's metric series, looked up once.
+    pub series: EndpointSeries,
     concurrency: Option<Arc<Semaphore>>,
     rate: Option<RateLimiter>,
 }
@@ -53,19 +60,26 @@ pub struct Admission {
 }
 
 impl EndpointRuntime {
-    /// Builds the runtime for `def`.
+    /// Builds the runtime for `def`, with an upstream connection pool per server worker.
     pub fn new(
         def: ResolvedEndpoint,
-        tls: &rustls::ClientConfig,
+        tls: &Arc<rustls::ClientConfig>,
         breaker: BreakerSettings,
+        workers: usize,
     ) -> Result<Self, ClientError> {
-        let client = build_client(tls, Duration::from_millis(def.timeouts.connect_ms))?;
-        let url = reqwest::Url::parse(&def.chat_completions_url())
-            .map_err(|e| ClientError::Url(e.to_string()))?;
+        let target = Target::parse(&def.chat_completions_url())?;
+        let client = UpstreamClient::new(
+            tls,
+            Duration::from_millis(def.timeouts.connect_ms),
+            &target.uri,
+            workers,
+        )?;
         Ok(Self {
-            url,
+            target,
             client,
             breaker: Breaker::new(breaker),
+            model_header: HeaderValue::from_str(&def.model).ok(),
+            series: EndpointSeries::default(),
             concurrency: def
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(n as usize))),

@@ -4,24 +4,26 @@
 //! body is awaited before committing, so an upstream that fails right after its headers is
 //! also retried. Afterwards the body is relayed as it arrives ([`super::stream`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, header};
-use serde_json::{Map, Value};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use serde_json::Value;
 use switchyard_crds::config::ResolvedFallback;
 use switchyard_crds::policy::FallbackTrigger;
 
+use super::client::{UpstreamBody, chain};
 use super::endpoint::EndpointRuntime;
-use super::stream::Relay;
+use super::stream::{Relay, next_chunk};
 use super::{auth_header, breaker::Breaker};
 use crate::decide::Decision;
 use crate::error::{ApiError, UpstreamFailure};
-use crate::metrics::{EndpointLabels, ReasonLabels};
+use crate::metrics::ReasonLabels;
+use crate::request::ChatRequest;
+use crate::secrets::redact;
 use crate::state::{AppState, Snapshot};
 
 /// Most bytes of an upstream error body kept for the error message.
@@ -32,16 +34,14 @@ pub struct Proxied {
     /// The response to send (status, upstream headers, relayed body).
     pub response: Response,
     /// Endpoint that answered.
-    pub endpoint: String,
-    /// Its model id.
-    pub model: String,
+    pub endpoint: Arc<EndpointRuntime>,
     /// Attempts made.
     pub attempts: u32,
 }
 
 /// Fallback settings used for manual routing (no policy): three attempts on every trigger.
-pub fn manual_fallback() -> ResolvedFallback {
-    ResolvedFallback {
+pub fn manual_fallback() -> &'static ResolvedFallback {
+    static MANUAL: LazyLock<ResolvedFallback> = LazyLock::new(|| ResolvedFallback {
         max_attempts: 3,
         on: vec![
             FallbackTrigger::ConnectError,
@@ -49,7 +49,8 @@ pub fn manual_fallback() -> ResolvedFallback {
             FallbackTrigger::RateLimited,
             FallbackTrigger::ServerError,
         ],
-    }
+    });
+    &MANUAL
 }
 
 /// Releases a half-open probe if the attempt ends without a verdict (e.g. cancelled).
@@ -93,18 +94,16 @@ fn trigger(f: UpstreamFailure) -> Option<FallbackTrigger> {
     }
 }
 
-/// Sends `body` (extensions already removed) to the decision's candidates.
+/// Sends the request to the decision's candidates ([`ChatRequest::upstream_body`]: the
+/// client's own bytes when they already name the endpoint's model).
 pub async fn forward(
     state: &AppState,
     snap: &Snapshot,
     policy: &str,
     fallback: &ResolvedFallback,
     decision: &Decision,
-    mut body: Map<String, Value>,
-    raw: Option<Bytes>,
+    req: &ChatRequest,
 ) -> Result<Proxied, ApiError> {
-    // The client's own bytes go upstream unchanged when they already name the endpoint's model.
-    let client_model = body.get("model").and_then(Value::as_str).map(str::to_owned);
     let metrics = state.metrics();
     let secrets = state.secrets();
     let mut attempts = 0u32;
@@ -160,47 +159,40 @@ pub async fn forward(
             settled: false,
         };
         attempts += 1;
-        let payload = match &raw {
-            Some(raw) if client_model.as_deref() == Some(rt.def.model.as_str()) => raw.clone(),
-            _ => {
-                body.insert("model".to_owned(), Value::String(rt.def.model.clone()));
-                match serde_json::to_vec(&body) {
-                    Ok(v) => Bytes::from(v),
-                    Err(e) => {
-                        return Err(ApiError::Internal(format!("cannot encode request: {e}")));
-                    }
-                }
-            }
-        };
+        let payload = req.upstream_body(&rt.def.model)?;
         let started = Instant::now();
         match attempt(rt, key.as_deref(), payload).await {
-            Ok((resp, first, sse)) => {
+            Ok(up) => {
                 probe.success();
-                metrics.attempt(&rt.def.name, "ok");
-                metrics
-                    .upstream_ttfb_seconds
-                    .get_or_create(&EndpointLabels {
-                        endpoint: rt.def.name.clone(),
-                    })
+                let series = &rt.series;
+                series.ok(metrics, &rt.def.name).inc();
+                series
+                    .ttfb(metrics, &rt.def.name)
                     .observe(started.elapsed().as_secs_f64());
                 set_circuit(state, rt);
-                let (status, headers, stream) = resp;
+                let Upstream {
+                    status,
+                    mut headers,
+                    body,
+                    first,
+                    sse,
+                } = up;
+                strip_hop_by_hop(&mut headers);
                 let relay = Relay::new(
-                    stream,
+                    body,
                     first,
                     sse,
                     started,
                     Arc::clone(rt),
-                    metrics.clone(),
+                    state.clone(),
                     admission,
                 );
-                let mut out = Response::new(Body::from_stream(relay.into_stream()));
+                let mut out = Response::new(Body::new(relay));
                 *out.status_mut() = status;
-                copy_headers(&headers, out.headers_mut());
+                *out.headers_mut() = headers;
                 return Ok(Proxied {
                     response: out,
-                    endpoint: rt.def.name.clone(),
-                    model: rt.def.model.clone(),
+                    endpoint: Arc::clone(rt),
                     attempts,
                 });
             }
@@ -254,36 +246,44 @@ fn count_fallback(state: &AppState, policy: &str, reason: &str) {
 }
 
 fn set_circuit(state: &AppState, rt: &EndpointRuntime) {
-    state
-        .metrics()
-        .circuit_state
-        .get_or_create(&EndpointLabels {
-            endpoint: rt.def.name.clone(),
-        })
+    rt.series
+        .circuit(state.metrics(), &rt.def.name)
         .set(rt.breaker.state().code());
 }
 
-type Head = (
-    http::StatusCode,
-    HeaderMap,
-    futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
-);
+/// An upstream answer whose first body chunk (if any) arrived.
+struct Upstream {
+    status: http::StatusCode,
+    headers: HeaderMap,
+    body: UpstreamBody,
+    first: Option<Bytes>,
+    sse: bool,
+}
 
 /// One upstream call up to (and including) the first body chunk, within `firstByte`.
 async fn attempt(
     rt: &EndpointRuntime,
     key: Option<&str>,
     payload: Bytes,
-) -> Result<(Head, Option<Bytes>, bool), Failure> {
-    let mut req = rt
-        .client
-        .post(rt.url.clone())
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(payload);
+) -> Result<Upstream, Failure> {
+    let mut req = http::Request::new(payload);
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = rt.target.uri.clone();
+    let headers = req.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(host) = &rt.target.host {
+        headers.insert(header::HOST, host.clone());
+    }
+    if let Some(basic) = &rt.target.basic_auth {
+        headers.insert(header::AUTHORIZATION, basic.clone());
+    }
     if let Some(k) = key
         && let Some((name, value)) = auth_header(&rt.def, k)
     {
-        req = req.header(name, value);
+        headers.insert(name, value);
     }
     let first_byte = Duration::from_millis(rt.def.timeouts.first_byte_ms);
     let timeout_failure = || Failure {
@@ -296,10 +296,10 @@ async fn attempt(
     };
     let started = tokio::time::Instant::now();
     let deadline = started + first_byte;
-    let resp = match tokio::time::timeout_at(deadline, req.send()).await {
+    let resp = match tokio::time::timeout_at(deadline, rt.client.send(req)).await {
         Err(_) => return Err(timeout_failure()),
         Ok(Err(e)) => {
-            let failure = if e.is_timeout() {
+            let failure = if e.timeout {
                 UpstreamFailure::Timeout
             } else {
                 UpstreamFailure::Connect
@@ -309,25 +309,23 @@ async fn attempt(
                 status: None,
                 message: format!(
                     "the upstream {} could not be reached: {}",
-                    rt.def.name,
-                    chain(&e)
+                    rt.def.name, e.message
                 ),
             });
         }
         Ok(Ok(r)) => r,
     };
-    let status = resp.status();
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status;
     if status.is_success()
         || (status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 429))
     {
         // Success, or the client's own mistake (e.g. an unknown parameter): relay as is.
-        let sse = resp
-            .headers()
+        let sse = parts
+            .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let headers = resp.headers().clone();
-        let mut stream = resp.bytes_stream().boxed();
         // A stream's first event is due within firstByte; a plain body may only come when the
         // whole answer is generated, so it gets the total timeout.
         let first_deadline = if sse {
@@ -335,7 +333,7 @@ async fn attempt(
         } else {
             started + Duration::from_millis(rt.def.timeouts.total_ms)
         };
-        let first = match tokio::time::timeout_at(first_deadline, stream.next()).await {
+        let first = match tokio::time::timeout_at(first_deadline, next_chunk(&mut body)).await {
             Err(_) => return Err(timeout_failure()),
             Ok(None) => None,
             Ok(Some(Ok(b))) => Some(b),
@@ -346,12 +344,18 @@ async fn attempt(
                     message: format!(
                         "the upstream {} failed before its first byte: {}",
                         rt.def.name,
-                        chain(&e)
+                        chain(e.as_ref())
                     ),
                 });
             }
         };
-        return Ok(((status, headers, stream), first, sse));
+        return Ok(Upstream {
+            status,
+            headers: parts.headers,
+            body,
+            first,
+            sse,
+        });
     }
     let failure = match status.as_u16() {
         429 => UpstreamFailure::RateLimited,
@@ -359,24 +363,26 @@ async fn attempt(
         500..=599 => UpstreamFailure::ServerError,
         _ => UpstreamFailure::BadResponse,
     };
-    let text = read_error_body(resp, deadline).await;
+    let text = read_error_body(body, deadline).await;
+    let mut message = upstream_message(&text);
+    if let Some(k) = key {
+        message = redact(&message, k);
+    }
     Err(Failure {
         failure,
         status: Some(status.as_u16()),
         message: format!(
-            "the upstream {} answered {}: {}",
+            "the upstream {} answered {}: {message}",
             rt.def.name,
             status.as_u16(),
-            upstream_message(&text)
         ),
     })
 }
 
-async fn read_error_body(resp: reqwest::Response, deadline: tokio::time::Instant) -> String {
-    let mut stream = resp.bytes_stream();
+async fn read_error_body(mut body: UpstreamBody, deadline: tokio::time::Instant) -> String {
     let mut buf = Vec::new();
     while buf.len() < ERROR_BODY_LIMIT {
-        match tokio::time::timeout_at(deadline, stream.next()).await {
+        match tokio::time::timeout_at(deadline, next_chunk(&mut body)).await {
             Ok(Some(Ok(b))) => buf.extend_from_slice(&b),
             _ => break,
         }
@@ -403,38 +409,37 @@ fn upstream_message(text: &str) -> String {
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
-}
-
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "date",
-    "server",
+const HOP_BY_HOP_COUNT: usize = 10;
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::DATE,
+    header::SERVER,
 ];
 
-fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
-    for (name, value) in from {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
-            to.append(name.clone(), value.clone());
-        }
+/// Removes the headers that describe the upstream connection rather than the answer; the
+/// rest is relayed to the client as is.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Find them first: an upstream sends a few headers, and removing an absent name costs a
+    // lookup each.
+    let mut found: [Option<HeaderName>; HOP_BY_HOP_COUNT] = Default::default();
+    for (slot, name) in found
+        .iter_mut()
+        .zip(headers.keys().filter(|k| HOP_BY_HOP.contains(k)))
+    {
+        *slot = Some(name.clone());
     }
-    if from.get(header::CONTENT_TYPE).is_none() {
-        to.insert(
+    for name in found.iter().flatten() {
+        headers.remove(name);
+    }
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );

@@ -1,0 +1,115 @@
+//! Serving on dedicated worker threads (`serve --workers`, `server::serve_workers`): requests on
+//! many connections spread over the workers all come back right (plain and streamed, through a
+//! policy and by model id), and shutdown stops accepting, lets streams finish and stops every
+//! worker.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use support::{Fakes, Harness, wait_for};
+use switchyard_router::RuntimeOptions;
+use switchyard_router::server::serve_workers;
+
+const WORKERS: usize = 3;
+
+fn body(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hello there"}]})
+}
+
+#[tokio::test]
+async fn workers_serve_every_connection_and_drain_on_shutdown() {
+    let f = Fakes::start().await;
+    let options = RuntimeOptions {
+        workers: WORKERS,
+        factory: std::sync::Arc::new(switchyard_router::classify::KeywordFactory),
+        ..RuntimeOptions::default()
+    };
+    let h = Harness::with_options(&f.yaml("", ""), options).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_workers(
+        h.state.clone(),
+        listener,
+        None,
+        None,
+        Duration::from_secs(30),
+        WORKERS,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+
+    // Several clients, so several connections, handed to the workers in turn; each connection
+    // carries a few requests.
+    let url = format!("http://{addr}/v1/chat/completions");
+    let mut calls = Vec::new();
+    for c in 0..(2 * WORKERS) {
+        let url = url.clone();
+        calls.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut seen = Vec::new();
+            for i in 0..4 {
+                let model = if (c + i) % 2 == 0 {
+                    "org/model-b"
+                } else {
+                    "switchyard/p"
+                };
+                let r = client
+                    .post(&url)
+                    .json(&body(model, false))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let routed = r.headers()["x-switchyard-model"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["object"], "chat.completion", "{v}");
+                seen.push(routed);
+            }
+            seen
+        }));
+    }
+    let mut answered = 0;
+    for call in calls {
+        for model in call.await.unwrap() {
+            assert!(model.starts_with("org/model-"), "{model}");
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 8 * WORKERS);
+    assert_eq!(f.a.hits() + f.b.hits(), 8 * WORKERS);
+
+    // A stream in progress when shutdown begins runs to its end.
+    f.b.set_chunk_delay(Duration::from_millis(100));
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .json(&body("org/model-b", true))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut text = String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()).into_owned();
+    tx.send(()).unwrap();
+    let refused = wait_for(Duration::from_secs(5), || async {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(refused, "still accepting connections after shutdown");
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let done = tokio::time::timeout(Duration::from_secs(5), server).await;
+    assert!(
+        matches!(done, Ok(Ok(Ok(())))),
+        "the workers did not stop cleanly: {done:?}"
+    );
+}
