@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the cargo-fuzz targets and runs each for a bounded time (see fuzz/README.md).
-#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
-# SECONDS_PER_TARGET defaults to 60. Installs cargo-fuzz into .tools/ (idempotent). Stable Rust runs it through RUSTC_BOOTSTRAP=1 (cargo-fuzz passes nightly
+#   fuzz/run.sh [--dev] [SECONDS_PER_TARGET] [TARGET...]
+# SECONDS_PER_TARGET defaults to 60. --dev builds without optimisation: the build takes a
+# third of the time and inputs run several times slower (what CI uses for its short runs). Installs cargo-fuzz into .tools/ (idempotent). Stable Rust runs it through RUSTC_BOOTSTRAP=1 (cargo-fuzz passes nightly
 # flags); no sanitizer (`-s none`): the code under test is safe Rust, and ASan would double
 # the build. New corpus entries go to .cache/fuzz/corpus/<target>/ (the committed seeds in
 # fuzz/corpus/ stay as they are); a crash is saved under fuzz/artifacts/<target>/ and fails
@@ -11,8 +12,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SECS=60
 TARGETS=()
+PROFILE=()
 for a in "$@"; do
   case "$a" in
+    --dev) PROFILE=(--dev) ;;
     ''|*[!0-9]*) TARGETS+=("$a") ;;
     *) SECS="$a" ;;
   esac
@@ -24,14 +27,15 @@ if ! { [ -x "$FUZZ" ] && "$FUZZ" --version 2>/dev/null | grep -q "$CARGO_FUZZ_VE
   (unset CARGO_TARGET_DIR; cargo install -q --locked --root "$ROOT/.tools" cargo-fuzz --version "$CARGO_FUZZ_VERSION")
 fi
 export RUSTC_BOOTSTRAP=1
-# Own target dir: instrumented builds share nothing with normal ones.
-TARGET_DIR="${FUZZ_TARGET_DIR:-$ROOT/fuzz/target}"
+# The instrumented build goes under <target dir>/x86_64-unknown-linux-gnu/, next to (and
+# sharing nothing with) the normal builds, so one target dir serves both.
+TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$ROOT/fuzz/target}}"
 unset CARGO_TARGET_DIR
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(chat_request content_parts sse_usage config_yaml)
 
 cd fuzz
 start=$(date +%s)
-"$FUZZ" build -s none --target-dir "$TARGET_DIR"
+"$FUZZ" build "${PROFILE[@]}" -s none --target-dir "$TARGET_DIR"
 echo "fuzz build: $(( $(date +%s) - start )) s"
 
 status=0
@@ -41,7 +45,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$work" "artifacts/$t"
   log="$ROOT/.cache/fuzz/$t.log"
   echo "==> $t for ${SECS}s"
-  if ! "$FUZZ" run -s none --target-dir "$TARGET_DIR" "$t" "$work" "corpus/$t" -- \
+  if ! "$FUZZ" run "${PROFILE[@]}" -s none --target-dir "$TARGET_DIR" "$t" "$work" "corpus/$t" -- \
       -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
       -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then
     status=1

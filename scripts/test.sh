@@ -21,6 +21,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace
 
+step "fuzz targets, 30 s each (fuzz/run.sh; a crash fails the run)"
+fuzz/run.sh --dev 30
+
 step "generated files are current"
 scripts/check-generated.sh
 

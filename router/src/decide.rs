@@ -14,11 +14,12 @@
 //! - `intent`: image-bearing requests take the first route with `images: true`; otherwise the
 //!   classified route, or `defaultRoute` when the confidence is below the floor or the
 //!   classifier failed. Candidates are that route's endpoints in order.
-//! - `auto`: a candidate is acceptable when `p >= threshold` or `p >= (1 - tolerance) * p_best`
-//!   (`p_best` = highest probability among eligible candidates); the cheapest acceptable one
-//!   (blended input+output price) is chosen, the others follow by probability. Tolerance 0 is
-//!   NVIDIA's rule (cheapest above its threshold, else the most likely); 1 always takes the
-//!   cheapest. Thresholds: the policy's, else the head's calibrated ones, else 0.5.
+//! - `auto`: a candidate is acceptable when `p >= threshold` or `p >= p_best - tolerance`
+//!   (`p_best` = highest probability among eligible candidates; the tolerance is an absolute
+//!   margin in probability); the cheapest acceptable one (blended input+output price) is
+//!   chosen, the others follow by probability. Tolerance 0 is NVIDIA's rule (cheapest above
+//!   its threshold, else the most likely); 1 always takes the cheapest. Thresholds: the
+//!   policy's, else the head's calibrated ones, else 0.5.
 
 use serde::Serialize;
 use switchyard_crds::config::{
@@ -379,7 +380,7 @@ fn decide_auto(
                 .then_with(|| ia.cmp(ib))
         })
         .map(|(i, _)| i);
-    let bar = (1.0 - tolerance) * p_best;
+    let bar = p_best - tolerance;
     for (i, r) in pool.iter_mut().enumerate() {
         r.c.threshold = Some(r.threshold);
         let Some(p) = r.c.score else {
@@ -394,7 +395,7 @@ fn decide_auto(
             format!("p {p:.3} within tolerance {tolerance:.2} of the best ({p_best:.3})")
         } else {
             format!(
-                "p {p:.3} below threshold {:.3} and below (1 - tolerance) x best = {bar:.3}",
+                "p {p:.3} below threshold {:.3} and below best - tolerance = {bar:.3}",
                 r.threshold
             )
         };
