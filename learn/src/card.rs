@@ -12,12 +12,12 @@ use crate::train::TrainReport;
 /// File name of the card inside a head directory.
 pub const CARD_FILE: &str = "card.md";
 
-fn opt_pct(v: Option<f64>) -> String {
+pub(crate) fn opt_pct(v: Option<f64>) -> String {
     v.map(|x| format!("{:.1} %", x * 100.0))
         .unwrap_or_else(|| "not reached".to_owned())
 }
 
-fn opt3(v: Option<f64>) -> String {
+pub(crate) fn opt3(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}"))
         .unwrap_or_else(|| "n/a".to_owned())
 }
@@ -104,7 +104,7 @@ pub fn write_training_card(dir: &Path, r: &TrainReport) -> Result<()> {
         let _ = writeln!(o, "| validation files | {} |", r.val_files.join(", "));
     }
     if !r.skipped.is_empty() {
-        let _ = writeln!(o, "| skipped | {:?} |", r.skipped);
+        let _ = writeln!(o, "| skipped | {} |", r.skipped);
     }
     let c = &r.config;
     let arch = if c.hidden == 0 {

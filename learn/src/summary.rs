@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::card::{opt_pct, opt3};
 use crate::eval::EvalReport;
 use crate::train::TrainReport;
 
@@ -18,18 +19,26 @@ pub fn train_summary(r: &TrainReport) -> String {
         r.embedding.per_second,
         r.fit_seconds
     );
+    if !r.skipped.is_empty() {
+        let _ = writeln!(out, "skipped: {}", r.skipped);
+    }
     if let Some((s, w, p)) = &r.val_pair {
         let _ = writeln!(
             out,
-            "validation {s} vs {w}: APGR {:.3}, CPT(50%) {:?}, CPT(80%) {:?}",
-            p.apgr, p.cpt50, p.cpt80
+            "validation {s} vs {w}: APGR {:.3}, CPT(50%) {}, CPT(80%) {}",
+            p.apgr,
+            opt_pct(p.cpt50),
+            opt_pct(p.cpt80)
         );
     }
     for c in &r.candidates {
         let _ = writeln!(
             out,
-            "  {}: threshold {:.3}, val AUC {:?}, ECE {:.3}",
-            c.model, c.threshold, c.val_auc, c.val_calibration.ece
+            "  {}: threshold {:.3}, val AUC {}, ECE {:.3}",
+            c.model,
+            c.threshold,
+            opt3(c.val_auc),
+            c.val_calibration.ece
         );
     }
     out
@@ -39,6 +48,9 @@ pub fn train_summary(r: &TrainReport) -> String {
 pub fn eval_summary(r: &EvalReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} prompts ({} excluded)", r.prompts, r.excluded);
+    if !r.skipped.is_empty() {
+        let _ = writeln!(out, "skipped: {}", r.skipped);
+    }
     if let Some(p) = &r.pair {
         for (name, c) in [
             ("router", &p.router),
@@ -49,8 +61,11 @@ pub fn eval_summary(r: &EvalReport) -> String {
             if let Some(s) = &c.summary {
                 let _ = writeln!(
                     out,
-                    "  {name:7} APGR {:.3}  CPT50 {:?}  CPT80 {:?}  CPT95 {:?}",
-                    s.apgr, s.cpt50, s.cpt80, s.cpt95
+                    "  {name:7} APGR {:.3}  CPT50 {}  CPT80 {}  CPT95 {}",
+                    s.apgr,
+                    opt_pct(s.cpt50),
+                    opt_pct(s.cpt80),
+                    opt_pct(s.cpt95)
                 );
             }
         }
@@ -64,8 +79,12 @@ pub fn eval_summary(r: &EvalReport) -> String {
     for c in &r.candidates {
         let _ = writeln!(
             out,
-            "  {}: acc {:.3}, mean p {:.3}, AUC {:?}, ECE {:.3}",
-            c.model, c.accuracy, c.mean_predicted, c.auc, c.calibration.ece
+            "  {}: acc {:.3}, mean p {:.3}, AUC {}, ECE {:.3}",
+            c.model,
+            c.accuracy,
+            c.mean_predicted,
+            opt3(c.auc),
+            c.calibration.ece
         );
     }
     out

@@ -2,8 +2,10 @@
 //! (`docs/reference/cli.md`) can be generated from it.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use switchyard_crds::common::parse_duration;
 
 use crate::DEFAULT_ROUTER_IMAGE;
 
@@ -50,4 +52,56 @@ pub struct Args {
     /// Reconciles run at once per controller.
     #[arg(long, env = "SWITCHYARD_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// Deadline of one reconcile; past it the reconcile fails (category `Timeout`) and is
+    /// retried with backoff.
+    #[arg(long, env = "SWITCHYARD_RECONCILE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub reconcile_timeout: Duration,
+    /// First retry delay of an object whose reconcile failed; doubles on each further failure.
+    #[arg(long, env = "SWITCHYARD_BACKOFF_BASE", default_value = "500ms", value_parser = duration)]
+    pub backoff_base: Duration,
+    /// Longest retry delay of an object whose reconcile keeps failing.
+    #[arg(long, env = "SWITCHYARD_BACKOFF_MAX", default_value = "5m", value_parser = duration)]
+    pub backoff_max: Duration,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "{s:?} is not a positive duration like 500ms, 30s or 5m"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_nonsense_is_refused() {
+        let a = Args::try_parse_from([
+            "switchyard-operator",
+            "--reconcile-timeout",
+            "90s",
+            "--backoff-base",
+            "250ms",
+            "--backoff-max",
+            "2m",
+        ])
+        .unwrap();
+        assert_eq!(a.reconcile_timeout, Duration::from_secs(90));
+        assert_eq!(a.backoff_base, Duration::from_millis(250));
+        assert_eq!(a.backoff_max, Duration::from_secs(120));
+        let d = Args::try_parse_from(["switchyard-operator"]).unwrap();
+        assert_eq!(d.reconcile_timeout, Duration::from_secs(60));
+        assert_eq!(d.backoff_base, Duration::from_millis(500));
+        assert_eq!(d.backoff_max, Duration::from_secs(300));
+        for bad in ["soon", "0s", "-1s"] {
+            let flag = format!("--backoff-max={bad}");
+            let e = Args::try_parse_from(["switchyard-operator", flag.as_str()])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a positive duration"), "{bad}: {e}");
+        }
+    }
 }

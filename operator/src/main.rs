@@ -64,6 +64,9 @@ async fn main() -> anyhow::Result<()> {
             },
             namespace: args.namespace,
             concurrency: args.concurrency,
+            reconcile_timeout: args.reconcile_timeout,
+            backoff_base: args.backoff_base,
+            backoff_max: args.backoff_max.max(args.backoff_base),
             ..OperatorConfig::default()
         },
         leader_elect: args.leader_elect,

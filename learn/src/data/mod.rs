@@ -69,6 +69,46 @@ impl Skipped {
     }
 }
 
+/// The non-zero counts in words, e.g. `3 rows with an empty prompt, 1 missing label`.
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts = [
+            (
+                self.empty_prompt,
+                "row with an empty prompt",
+                "rows with an empty prompt",
+            ),
+            (self.no_labels, "row without labels", "rows without labels"),
+            (self.missing_labels, "missing label", "missing labels"),
+            (
+                self.duplicate_labels,
+                "duplicate label (averaged)",
+                "duplicate labels (averaged)",
+            ),
+            (
+                self.extra_images,
+                "extra image (only the first is used)",
+                "extra images (only the first is used)",
+            ),
+        ];
+        let mut first = true;
+        for (n, one, many) in parts {
+            if n == 0 {
+                continue;
+            }
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{n} {}", if n == 1 { one } else { many })?;
+        }
+        if first {
+            f.write_str("nothing")?;
+        }
+        Ok(())
+    }
+}
+
 /// A labelled data set read from one or more files of one format.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
@@ -285,5 +325,20 @@ mod tests {
         assert_eq!(parse_label(""), Ok(None));
         assert!(parse_label("maybe").unwrap_err().contains("maybe"));
         assert!(parse_label("2").unwrap_err().contains("outside"));
+    }
+
+    #[test]
+    fn skipped_counts_read_as_words() {
+        assert_eq!(Skipped::default().to_string(), "nothing");
+        let s = Skipped {
+            empty_prompt: 3,
+            missing_labels: 1,
+            extra_images: 2,
+            ..Skipped::default()
+        };
+        assert_eq!(
+            s.to_string(),
+            "3 rows with an empty prompt, 1 missing label, 2 extra images (only the first is used)"
+        );
     }
 }
