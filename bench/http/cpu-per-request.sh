@@ -38,41 +38,18 @@ for p in $UP_PORT $NGINX_PORT $SY_PORT; do
   fi
 done
 
-BODY='{"id":"chatcmpl-bench","object":"chat.completion","created":0,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}'
-cat > "$WORK/up/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/up/nginx.pid; error_log $WORK/up/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path $WORK/up; proxy_temp_path $WORK/up;
-  fastcgi_temp_path $WORK/up; uwsgi_temp_path $WORK/up; scgi_temp_path $WORK/up;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP_PORT; location / { default_type application/json; return 200 '$BODY'; } } }
-CONF
-cat > "$WORK/px/nginx.conf" <<CONF
-worker_processes auto; daemon off; pid $WORK/px/nginx.pid; error_log $WORK/px/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path $WORK/px; proxy_temp_path $WORK/px;
-  fastcgi_temp_path $WORK/px; uwsgi_temp_path $WORK/px; scgi_temp_path $WORK/px;
-  keepalive_requests 1000000;
-  upstream up { server 127.0.0.1:$UP_PORT; keepalive 128; }
-  server { listen 127.0.0.1:$NGINX_PORT;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-CONF
-"$NGINX" -c "$WORK/up/nginx.conf" -p "$WORK/up" & PIDS+=($!)
-"$NGINX" -c "$WORK/px/nginx.conf" -p "$WORK/px" & NGINX_PID=$!; PIDS+=($NGINX_PID)
+# shellcheck source=bench/http/common.sh
+source "$ROOT/bench/http/common.sh"
+start_upstream_and_nginx
 
 if [ -z "${SWITCHYARD_BIN:-}" ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
   cargo build --release -q -p switchyard-router --bin switchyard-router
   SWITCHYARD_BIN="$CARGO_TARGET_DIR/release/switchyard-router"
 fi
-cat > "$WORK/switchyard.yaml" <<YAML
-apiVersion: switchyard.dev/v1alpha1
-kind: ModelEndpoint
-metadata: {name: bench}
-spec: {model: bench-model, baseURL: 'http://127.0.0.1:$UP_PORT/v1'}
-YAML
+write_switchyard_config
 RUST_LOG="${SWITCHYARD_LOG:-warn}" "$SWITCHYARD_BIN" serve -f "$WORK/switchyard.yaml" \
-  --listen "127.0.0.1:$SY_PORT" --no-watch & SY_PID=$!; PIDS+=($SY_PID)
+  --listen "127.0.0.1:$SY_PORT" --no-watch & SY_PID=$!; PIDS+=("$SY_PID")
 
 cat > "$WORK/post.lua" <<'LUA'
 wrk.method = "POST"

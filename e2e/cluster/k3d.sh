@@ -58,27 +58,5 @@ down() {
   rm -f "$KUBECONFIG_FILE"
 }
 
-[ $# -gt 0 ] || { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --gpu) GPU=1 ;;
-    up) up ;;
-    examples) check_examples ;;
-    test)
-      shift
-      [ "${1:-}" = -- ] && shift
-      [ "$GPU" = 1 ] && export SWITCHYARD_E2E_GPU=1
-      run_tests "$@"
-      exit $? ;;
-    env) print_env ;;
-    clean) clean_namespaces ;;
-    down) down ;;
-    all)
-      up
-      check_examples
-      [ "$GPU" = 1 ] && export SWITCHYARD_E2E_GPU=1
-      run_tests ;;
-    *) die "unknown command $1 (see $0 without arguments)" ;;
-  esac
-  shift
-done
+# The commands (up, examples, test, env, clean, down, all; --gpu) are dispatched by lib.sh.
+main "$0" 20 "$@"

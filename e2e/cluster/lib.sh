@@ -99,3 +99,35 @@ clean_namespaces() {
   kc delete namespace -l e2e.switchyard.dev/run --wait=false || true
   kc get namespaces -o name | grep '^namespace/sy-example-' | xargs -r kubectl --kubeconfig "$KUBECONFIG_FILE" delete --wait=false || true
 }
+
+# Runs the commands given on the command line, in order. Each script defines up() and down()
+# for its cluster kind; `main SCRIPT HELP_LAST_LINE ARGS...` prints the script's header comment
+# (lines 2..HELP_LAST_LINE) when no command is given.
+main() {
+  local script="$1" help_end="$2"
+  shift 2
+  [ $# -gt 0 ] || { sed -n "2,${help_end}p" "$script" | sed 's/^# \{0,1\}//'; exit 2; }
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --gpu) GPU=1 ;;
+      up) up ;;
+      examples) check_examples ;;
+      test)
+        shift
+        [ "${1:-}" = -- ] && shift
+        [ "$GPU" = 1 ] && export SWITCHYARD_E2E_GPU=1
+        run_tests "$@"
+        exit $? ;;
+      env) print_env ;;
+      clean) clean_namespaces ;;
+      down) down ;;
+      all)
+        up
+        check_examples
+        [ "$GPU" = 1 ] && export SWITCHYARD_E2E_GPU=1
+        run_tests ;;
+      *) die "unknown command $1 (see $script without arguments)" ;;
+    esac
+    shift
+  done
+}

@@ -230,7 +230,9 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|v| *v).await;
 }
 
-async fn accept_error(e: io::Error) {
+/// Handles an accept failure: nothing for a connection the client already gave up on;
+/// otherwise logs and pauses briefly, so that running out of descriptors does not spin.
+pub(crate) async fn accept_error(e: io::Error) {
     use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     if matches!(
         e.kind(),

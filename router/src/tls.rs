@@ -97,7 +97,7 @@ impl TlsListener {
                 let (stream, addr) = match tcp.accept().await {
                     Ok(c) => c,
                     Err(e) => {
-                        accept_error(e).await;
+                        crate::server::accept_error(e).await;
                         continue;
                     }
                 };
@@ -123,19 +123,6 @@ impl TlsListener {
         });
         Ok(Self { rx, local, task })
     }
-}
-
-async fn accept_error(e: io::Error) {
-    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionRefused | ConnectionReset
-    ) {
-        return;
-    }
-    // Typically out of file descriptors: back off instead of spinning.
-    tracing::error!(error = %e, "accept failed");
-    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 impl axum::serve::Listener for TlsListener {

@@ -38,6 +38,16 @@ fn png(width: u32, height: u32) -> String {
     )
 }
 
+/// A one-message chat completion naming `model` (manual routing) through the harness.
+async fn say(h: &Harness, model: &str, text: &str) -> support::Reply {
+    h.call(
+        "POST",
+        "/v1/chat/completions",
+        Some(manual(model, json!(text))),
+    )
+    .await
+}
+
 fn image_part(url: &str) -> Value {
     json!({"type": "image_url", "image_url": {"url": url}})
 }
@@ -191,13 +201,7 @@ async fn the_connect_timeout_ends_a_connection_that_never_completes() {
     ))
     .await;
     let started = Instant::now();
-    let r = h
-        .call(
-            "POST",
-            "/v1/chat/completions",
-            Some(manual("org/stuck", json!("hi"))),
-        )
-        .await;
+    let r = say(&h, "org/stuck", "hi").await;
     // reqwest reports a connect timeout as a timeout: 504, long before firstByte.
     assert!(
         r.status == 504 || r.status == 502,
@@ -225,13 +229,7 @@ async fn the_first_byte_timeout_ends_a_silent_upstream() {
     ))
     .await;
     let started = Instant::now();
-    let r = h
-        .call(
-            "POST",
-            "/v1/chat/completions",
-            Some(manual("org/slow", json!("hi"))),
-        )
-        .await;
+    let r = say(&h, "org/slow", "hi").await;
     r.assert_error(504, "firstByte timeout of 300 ms");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
@@ -292,13 +290,7 @@ async fn endpoint_concurrency_and_rate_limits_answer_429_when_nothing_else_can_s
         let _ = app.oneshot(req).await;
     });
     assert!(wait_for(Duration::from_secs(5), || async { up.hits() == 1 }).await);
-    let r = h
-        .call(
-            "POST",
-            "/v1/chat/completions",
-            Some(manual("org/one", json!("hi"))),
-        )
-        .await;
+    let r = say(&h, "org/one", "hi").await;
     r.assert_error(429, "maxConcurrency");
     assert_eq!(r.header("retry-after"), "1");
     assert_eq!(
@@ -317,22 +309,10 @@ async fn endpoint_concurrency_and_rate_limits_answer_429_when_nothing_else_can_s
     ))
     .await;
     for _ in 0..2 {
-        let r = h
-            .call(
-                "POST",
-                "/v1/chat/completions",
-                Some(manual("org/rpm", json!("hi"))),
-            )
-            .await;
+        let r = say(&h, "org/rpm", "hi").await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
-    let r = h
-        .call(
-            "POST",
-            "/v1/chat/completions",
-            Some(manual("org/rpm", json!("hi"))),
-        )
-        .await;
+    let r = say(&h, "org/rpm", "hi").await;
     r.assert_error(429, "requestsPerMinute");
     assert_eq!(up.hits(), 2);
 }
@@ -352,24 +332,11 @@ async fn the_inflight_limit_covers_streams_until_their_last_byte() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // Headers are out, the body is still streaming: the slot is still taken.
-    let r = h
-        .call(
-            "POST",
-            "/v1/chat/completions",
-            Some(manual("org/model-b", json!("x"))),
-        )
-        .await;
+    let r = say(&h, "org/model-b", "x").await;
     r.assert_error(429, "in flight");
     let _ = resp.bytes().await.unwrap();
     let freed = wait_for(Duration::from_secs(5), || async {
-        h.call(
-            "POST",
-            "/v1/chat/completions",
-            Some(manual("org/model-b", json!("x"))),
-        )
-        .await
-        .status
-            == 200
+        say(&h, "org/model-b", "x").await.status == 200
     })
     .await;
     assert!(freed, "the slot was not released after the stream ended");
