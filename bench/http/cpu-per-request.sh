@@ -6,9 +6,11 @@
 #
 #   bench/http/cpu-per-request.sh                    # release build of the working tree
 #   SWITCHYARD_BIN=/path/to/switchyard-router bench/http/cpu-per-request.sh   # another binary
+#   SWITCHYARD_ARGS='--workers 1' bench/http/cpu-per-request.sh   # extra `serve` flags
 #   CONNS="1 64" BENCH_DURATION=10s REPEAT=3 bench/http/cpu-per-request.sh
 #   PERF_OUT=/tmp/sy.data bench/http/cpu-per-request.sh   # also `perf record -g` the router
-#                                                           # during its last 64-connection run
+#                                                           # during its last run at PERF_CONNS
+#                                                           # connections (default 64)
 #
 # For each proxy and connection count it runs `wrk` for BENCH_DURATION, reads the requests
 # completed from wrk and the proxy's user+system CPU time from /proc/<pid>/stat (all threads;
@@ -48,8 +50,9 @@ if [ -z "${SWITCHYARD_BIN:-}" ]; then
   SWITCHYARD_BIN="$CARGO_TARGET_DIR/release/switchyard-router"
 fi
 write_switchyard_config
+read -r -a EXTRA_ARGS <<<"${SWITCHYARD_ARGS:-}"
 RUST_LOG="${SWITCHYARD_LOG:-warn}" "$SWITCHYARD_BIN" serve -f "$WORK/switchyard.yaml" \
-  --listen "127.0.0.1:$SY_PORT" --no-watch & SY_PID=$!; PIDS+=("$SY_PID")
+  --listen "127.0.0.1:$SY_PORT" --no-watch "${EXTRA_ARGS[@]}" & SY_PID=$!; PIDS+=("$SY_PID")
 
 cat > "$WORK/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -106,7 +109,7 @@ for c in $CONNS; do
     wrk -t1 -c"$c" -d1s -s "$WORK/post.lua" "$url" >/dev/null # warm-up
     runs=()
     for i in $(seq 1 "$REPEAT"); do
-      if [ -n "${PERF_OUT:-}" ] && [ "$name" = switchyard ] && [ "$c" = 64 ] && [ "$i" = "$REPEAT" ]; then
+      if [ -n "${PERF_OUT:-}" ] && [ "$name" = switchyard ] && [ "$c" = "${PERF_CONNS:-64}" ] && [ "$i" = "$REPEAT" ]; then
         perf record -q -g -p "$pid" -o "$PERF_OUT" >/dev/null 2>&1 & PERF_PID=$!
         runs+=("$(measure "$pid" "$url" "$c")")
         kill -INT "$PERF_PID"; wait "$PERF_PID" || true
