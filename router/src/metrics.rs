@@ -157,7 +157,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut r = Registry::with_prefix("switchyard");
         let requests = Family::default();
-        r.register("requests", "Routed requests", requests.clone());
+        r.register(
+            "requests",
+            "Routed requests (chat completions, and the decisions of /v1/route, /route and /{policy}/chat/completions), by the endpoint that answered or was chosen",
+            requests.clone(),
+        );
         let decision_seconds: HistogramFamily<PolicyLabels> =
             Family::new_with_constructor(latency_histogram);
         r.register(

@@ -296,6 +296,32 @@ async fn recommendation_endpoints_need_no_upstream() {
         .await;
     r.assert_error(422, "tolerance");
     assert_eq!(f.a.hits() + f.b.hits() + f.vl.hits(), 0);
+    // Every answered decision is counted under the endpoint it chose: /v1/route, /route (not
+    // its bypass), /p/chat/completions and recommend mode alike; refused ones are not.
+    let metrics = h.call("GET", "/metrics", None).await.text;
+    let count = |model: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("switchyard_requests_total{policy=\"p\","))
+            .filter(|l| l.contains(&format!("model=\"{model}\",status=\"2xx\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert!(
+        metrics.contains(
+            r#"switchyard_requests_total{policy="p",route="code",model="b",status="2xx"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"switchyard_requests_total{policy="p",route="code",model="a",status="2xx"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert_eq!(count("a"), 3, "{metrics}");
+    assert_eq!(count("b"), 1, "{metrics}");
+    assert!(!metrics.contains("status=\"4xx\""), "{metrics}");
 }
 
 #[tokio::test]

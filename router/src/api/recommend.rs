@@ -24,6 +24,19 @@ use crate::request::{
 use crate::routing::{self, RouteOptions, Routed};
 use crate::state::{AppState, PolicyRuntime, Snapshot};
 
+/// Counts a decision answered by a decision-only endpoint in `switchyard_requests_total`, under
+/// the endpoint it chose (`none` when nothing was eligible), as recommend-mode chat completions
+/// are: the demo page's live panel and dashboards then show recommendations per model too.
+fn count_decision(state: &AppState, policy: &str, routed: &Routed) {
+    let endpoint = routed
+        .decision
+        .selected()
+        .map_or("none", |c| c.endpoint.as_str());
+    state
+        .metrics()
+        .request(policy, &routed.decision.route, endpoint, 200);
+}
+
 /// `?policy=` query of the decision endpoints.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct PolicyQuery {
@@ -158,6 +171,7 @@ pub(super) async fn route(
         needs_tools: false,
     };
     let routed = routing::route(&state, &snap, policy, conv.input, &conv.image_urls, &opts).await?;
+    count_decision(&state, &policy.policy.name, &routed);
     let body = decision_json(policy, &routed);
     Ok(with_headers(
         Json(body).into_response(),
@@ -210,6 +224,7 @@ pub(super) async fn toolkit_route(
         needs_tools: false,
     };
     let routed = routing::route(&state, &snap, policy, conv.input, &conv.image_urls, &opts).await?;
+    count_decision(&state, &policy.policy.name, &routed);
     let eligible: Vec<_> = routed.decision.eligible().collect();
     let out = json!({
         "selected_model": routed.decision.selected().map(|c| c.model.clone()),
@@ -260,14 +275,7 @@ pub(super) async fn recommend(
         &opts,
     )
     .await?;
-    let endpoint = routed
-        .decision
-        .selected()
-        .map(|c| c.endpoint.clone())
-        .unwrap_or_else(|| "none".into());
-    state
-        .metrics()
-        .request(&policy, &routed.decision.route, &endpoint, 200);
+    count_decision(&state, &policy, &routed);
     Ok(recommendation(&policy, &routed, req.stream))
 }
 
