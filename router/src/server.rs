@@ -10,14 +10,21 @@
 //! client connection, the upstream connection and the handler were woken on different threads
 //! several times per request, which cost more CPU and latency than the proxying itself.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
+use axum::Router;
+use axum::serve::{Listener, ListenerExt};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -101,6 +108,7 @@ pub async fn serve_workers(
     let wait = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
+    let header_timeout = state.header_read_timeout();
     let main: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
         None if workers > 0 => Box::pin(serve_on_workers(
             state.clone(),
@@ -108,26 +116,27 @@ pub async fn serve_workers(
             workers,
             rx.clone(),
         )),
-        Some(config) => Box::pin(
-            axum::serve(TlsListener::new(listener, config)?, app(state.clone()))
-                .with_graceful_shutdown(wait(rx.clone()))
-                .into_future(),
-        ),
+        Some(config) => Box::pin(serve_connections(
+            TlsListener::new(listener, config)?,
+            app(state.clone()),
+            header_timeout,
+            rx.clone(),
+        )),
         None => {
             // Small writes (headers, SSE events) must not wait for ACKs (Nagle).
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            Box::pin(
-                axum::serve(listener, app(state.clone()))
-                    .with_graceful_shutdown(wait(rx.clone()))
-                    .into_future(),
-            )
+            Box::pin(serve_connections(
+                listener,
+                app(state.clone()),
+                header_timeout,
+                rx.clone(),
+            ))
         }
     };
-    let metrics = metrics_listener.map(|l| {
-        axum::serve(l, metrics_app(state.clone())).with_graceful_shutdown(wait(rx.clone()))
-    });
+    let metrics = metrics_listener
+        .map(|l| serve_connections(l, metrics_app(state.clone()), header_timeout, rx.clone()));
     let drained = async move {
         match metrics {
             Some(m) => {
@@ -165,6 +174,7 @@ async fn serve_on_workers(
         let (tx, rx) = mpsc::unbounded_channel();
         let (done, finished_rx) = oneshot::channel();
         let app = app(state.clone());
+        let header_timeout = state.header_read_timeout();
         let stop = stop.clone();
         std::thread::Builder::new()
             .name(format!("switchyard-worker-{i}"))
@@ -174,11 +184,12 @@ async fn serve_on_workers(
                     .enable_all()
                     .build()
                     .and_then(|rt| {
-                        rt.block_on(
-                            axum::serve(Handoff { rx, local }, app)
-                                .with_graceful_shutdown(stopped(stop))
-                                .into_future(),
-                        )
+                        rt.block_on(serve_connections(
+                            Handoff { rx, local },
+                            app,
+                            header_timeout,
+                            stop,
+                        ))
                     });
                 let _ = done.send(served);
             })?;
@@ -223,6 +234,128 @@ async fn serve_on_workers(
         }
     }
     result
+}
+
+/// Serves `app` on every connection `listener` accepts (HTTP/1.1, or HTTP/2 when the client
+/// starts with its preface) until `stop` turns true; then stops accepting, asks each open
+/// connection to finish its requests in flight and close, and returns once all have.
+///
+/// A client must send a request's complete header block within `header_timeout`, counted from
+/// when the connection starts waiting for it (so an idle keep-alive connection is closed after
+/// that long too, as nginx's `keepalive_timeout` does). hyper's header timer starts only once
+/// the protocol is known, which takes a first byte, so [`FirstByteDeadline`] covers a new
+/// connection until then. A connection that opens and sends nothing, or trickles a header byte
+/// at a time, therefore holds its descriptor for at most `header_timeout`.
+async fn serve_connections<L>(
+    mut listener: L,
+    app: Router,
+    header_timeout: Duration,
+    stop: watch::Receiver<bool>,
+) -> io::Result<()>
+where
+    L: Listener,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = GracefulShutdown::new();
+    let stop_accepting = stopped(stop);
+    tokio::pin!(stop_accepting);
+    loop {
+        let (io, _addr) = tokio::select! {
+            () = &mut stop_accepting => break,
+            accepted = listener.accept() => accepted,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let io = FirstByteDeadline {
+            io,
+            deadline: Some(Box::pin(tokio::time::sleep(header_timeout))),
+        };
+        let conn = builder
+            .serve_connection(TokioIo::new(io), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Errors here are the client's (a reset, a header timeout): nothing to report.
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// A connection whose reads fail with `TimedOut` if its first byte does not arrive before
+/// `deadline`; afterwards it is the plain connection.
+struct FirstByteDeadline<I> {
+    io: I,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    this.deadline = None;
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if expired {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request within the header read timeout",
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for FirstByteDeadline<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).

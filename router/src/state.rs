@@ -70,6 +70,9 @@ pub struct RuntimeOptions {
     pub upstream_ca_bundle: Option<PathBuf>,
     /// Largest total size of a request's headers (names and values), in bytes: 431 beyond.
     pub max_header_bytes: usize,
+    /// Longest time a client may take to send a request's header block, counted from when the
+    /// connection starts waiting for it (idle keep-alive connections close after it too).
+    pub header_read_timeout: Duration,
     /// Dedicated server worker threads ([`crate::server::serve_workers`]); each endpoint keeps
     /// an upstream connection pool per worker. 0 when requests are served on the caller's
     /// runtime.
@@ -78,6 +81,9 @@ pub struct RuntimeOptions {
 
 /// Default of [`RuntimeOptions::max_header_bytes`]: 64 KiB.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Default of [`RuntimeOptions::header_read_timeout`]: 60 s (nginx's `client_header_timeout`).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
@@ -89,6 +95,7 @@ impl Default for RuntimeOptions {
             ui: true,
             upstream_ca_bundle: None,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             workers: 0,
         }
     }
@@ -222,6 +229,11 @@ impl AppState {
     /// Largest total size of request headers.
     pub fn max_header_bytes(&self) -> usize {
         self.inner.options.max_header_bytes
+    }
+
+    /// Longest time a client may take to send a request's headers.
+    pub fn header_read_timeout(&self) -> Duration {
+        self.inner.options.header_read_timeout
     }
 
     /// The client authentication table of `snap`. Normally the cached one; in the instant

@@ -113,3 +113,75 @@ async fn workers_serve_every_connection_and_drain_on_shutdown() {
         "the workers did not stop cleanly: {done:?}"
     );
 }
+
+/// A client that sends part of a request's headers and then nothing (or nothing at all) is
+/// disconnected after `header_read_timeout`, on dedicated workers and on the shared runtime,
+/// while a well-behaved client on another connection is served meanwhile.
+#[tokio::test]
+async fn silent_and_trickling_clients_are_disconnected_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = Fakes::start().await;
+    for workers in [2, 0] {
+        let options = RuntimeOptions {
+            workers,
+            header_read_timeout: Duration::from_millis(400),
+            factory: std::sync::Arc::new(switchyard_router::classify::KeywordFactory),
+            ..RuntimeOptions::default()
+        };
+        let h = Harness::with_options(&f.yaml("", ""), options).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_workers(
+            h.state.clone(),
+            listener,
+            None,
+            None,
+            Duration::from_secs(5),
+            workers,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        let mut partial = tokio::net::TcpStream::connect(addr).await.unwrap();
+        partial
+            .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let started = std::time::Instant::now();
+
+        let ok = reqwest::Client::new()
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .json(&body("org/model-b", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200, "workers {workers}");
+
+        for (name, conn) in [("partial", &mut partial), ("silent", &mut silent)] {
+            let mut buf = Vec::new();
+            // EOF (possibly after a 408 the server sends) or a reset: either way, closed.
+            let read = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut buf))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("workers {workers}: the {name} connection is still open")
+                });
+            assert!(
+                read.is_ok() || buf.is_empty(),
+                "workers {workers}, {name}: {read:?}"
+            );
+        }
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300),
+            "workers {workers}: closed after {waited:?}, before the timeout"
+        );
+        tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server drains")
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -86,6 +86,11 @@ pub struct ServeArgs {
     /// Largest total size of a request's header names and values, in bytes (431 beyond).
     #[arg(long, env = "SWITCHYARD_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES)]
     pub max_header_bytes: usize,
+    /// Longest time a client may take to send a request's header block, counted from when the
+    /// connection starts waiting for one: silent or trickling clients are disconnected, and
+    /// idle keep-alive connections are closed after it.
+    #[arg(long, env = "SWITCHYARD_HEADER_READ_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
+    pub header_read_timeout: Duration,
     /// Threads serving requests, each with its own event loop and upstream connections (as
     /// nginx's worker processes); default: one per CPU. 0 serves on the shared runtime. With
     /// TLS the listener is always served on the shared runtime.
@@ -95,6 +100,13 @@ pub struct ServeArgs {
 
 fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 500ms, 30s or 1m"))
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?} must be longer than zero")),
+        d => Ok(d),
+    }
 }
 
 /// Serves until SIGTERM/SIGINT.
@@ -114,6 +126,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         ui: !args.no_ui,
         upstream_ca_bundle: args.upstream_ca_bundle.clone(),
         max_header_bytes: args.max_header_bytes.max(1024),
+        header_read_timeout: args.header_read_timeout,
         workers,
         ..RuntimeOptions::default()
     };
