@@ -3,6 +3,7 @@
 //! operator writes and the router serves, and the resolution code shared by both.
 
 #[cfg(feature = "validation")]
+pub mod auto_rule;
 pub mod check;
 pub mod common;
 pub mod config;

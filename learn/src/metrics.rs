@@ -4,6 +4,7 @@
 //! Labels are in 0..1 (1 = good answer); soft labels are allowed everywhere.
 
 use serde::Serialize;
+use switchyard_crds::auto_rule::{self, AutoCandidate};
 
 /// A piecewise-linear curve of (x, quality) points with increasing x.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -233,24 +234,21 @@ pub fn calibration(p: &[f64], label: &[f64], n_bins: usize) -> Calibration {
     }
 }
 
-/// The router's `auto` decision: candidate `i` is acceptable when `p[i] >= thresholds[i]` or
-/// `p[i] >= max(p) - tolerance`; the cheapest acceptable candidate wins (ties: the
-/// more likely one, then the lower index). Returns the chosen index.
+/// The router's `auto` decision ([`switchyard_crds::auto_rule::choose`], the very function the
+/// router decides with): the cheapest candidate with `p[i] >= thresholds[i]` or
+/// `p[i] >= max(p) - tolerance`. Returns the chosen index.
 pub fn decide(p: &[f64], thresholds: &[f64], tolerance: f64, costs: &[f64]) -> usize {
-    let best = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut chosen: Option<usize> = None;
-    for i in 0..p.len() {
-        let ok = p[i] >= thresholds[i] || p[i] >= best - tolerance;
-        if !ok {
-            continue;
-        }
-        chosen = match chosen {
-            None => Some(i),
-            Some(c) if costs[i] < costs[c] || (costs[i] == costs[c] && p[i] > p[c]) => Some(i),
-            keep => keep,
-        };
-    }
-    chosen.unwrap_or(0)
+    let cands: Vec<AutoCandidate> = p
+        .iter()
+        .zip(thresholds)
+        .zip(costs)
+        .map(|((&p, &threshold), &cost)| AutoCandidate {
+            p: Some(p),
+            threshold,
+            cost,
+        })
+        .collect();
+    auto_rule::choose(&cands, tolerance).unwrap_or(0)
 }
 
 /// The threshold `t` that maximises the accuracy of "good answer iff `p >= t`" against the

@@ -26,6 +26,8 @@ use switchyard_crds::config::{
     ResolvedAuto, ResolvedEndpoint, ResolvedIntent, ResolvedPolicy, ResolvedStrategy, RouterConfig,
 };
 
+use switchyard_crds::auto_rule::{self, AutoCandidate};
+
 use crate::classify::{AutoScores, Classification};
 
 /// Threshold used when neither the policy nor the head gives one.
@@ -357,29 +359,16 @@ fn decide_auto(
         rows.push(row);
     }
     let (mut pool, rest) = split(rows, "auto")?;
-    let p_best = pool
+    let rule: Vec<AutoCandidate> = pool
         .iter()
-        .filter_map(|r| r.c.score)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let acceptable = |r: &Row| {
-        r.c.score
-            .is_some_and(|p| p >= r.threshold || p >= p_best - tolerance)
-    };
-    let chosen = pool
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| acceptable(r))
-        .min_by(|(ia, a), (ib, b)| {
-            a.c.cost
-                .total_cmp(&b.c.cost)
-                .then_with(|| {
-                    b.c.score
-                        .unwrap_or(0.0)
-                        .total_cmp(&a.c.score.unwrap_or(0.0))
-                })
-                .then_with(|| ia.cmp(ib))
+        .map(|r| AutoCandidate {
+            p: r.c.score,
+            threshold: r.threshold,
+            cost: r.c.cost,
         })
-        .map(|(i, _)| i);
+        .collect();
+    let p_best = auto_rule::best_probability(&rule);
+    let chosen = auto_rule::choose(&rule, tolerance);
     let bar = p_best - tolerance;
     for (i, r) in pool.iter_mut().enumerate() {
         r.c.threshold = Some(r.threshold);
