@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{Fakes, Harness, wait_for};
+use support::{Fakes, Harness, Served, wait_for};
 use switchyard_router::server::serve;
 use switchyard_router::testing::{Behavior, RunningRouter};
 
@@ -128,30 +128,13 @@ async fn shutdown_stops_accepting_and_lets_streams_finish() {
         },
     ));
     f.b.set_chunk_delay(Duration::from_millis(100));
-    let client = reqwest::Client::new();
-    let resp = client
-        .post(format!("http://{addr}/v1/chat/completions"))
-        .json(&streamed("org/model-b"))
-        .send()
-        .await
-        .unwrap();
-    let mut stream = resp.bytes_stream();
-    let mut text = String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()).into_owned();
-    tx.send(()).unwrap();
-    let refused = wait_for(Duration::from_secs(5), || async {
-        tokio::net::TcpStream::connect(addr).await.is_err()
-    })
-    .await;
-    assert!(refused, "still accepting connections after shutdown");
-    while let Some(chunk) = stream.next().await {
-        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    Served {
+        addr,
+        stop: tx,
+        server,
     }
-    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
-    let done = tokio::time::timeout(Duration::from_secs(5), server).await;
-    assert!(
-        matches!(done, Ok(Ok(Ok(())))),
-        "server did not stop cleanly: {done:?}"
-    );
+    .assert_shutdown_lets_a_stream_finish("org/model-b")
+    .await;
 }
 
 #[tokio::test]

@@ -8,11 +8,9 @@ mod support;
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{Fakes, Harness, wait_for};
+use support::{Fakes, Harness, Served};
 use switchyard_router::RuntimeOptions;
-use switchyard_router::server::serve_workers;
 
 const WORKERS: usize = 3;
 
@@ -29,20 +27,8 @@ async fn workers_serve_every_connection_and_drain_on_shutdown() {
         ..RuntimeOptions::default()
     };
     let h = Harness::with_options(&f.yaml("", ""), options).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_workers(
-        h.state.clone(),
-        listener,
-        None,
-        None,
-        Duration::from_secs(30),
-        WORKERS,
-        async move {
-            let _ = rx.await;
-        },
-    ));
+    let served = Served::start(h.state.clone(), WORKERS, Duration::from_secs(30)).await;
+    let addr = served.addr;
 
     // Several clients, so several connections, handed to the workers in turn; each connection
     // carries a few requests.
@@ -89,29 +75,9 @@ async fn workers_serve_every_connection_and_drain_on_shutdown() {
 
     // A stream in progress when shutdown begins runs to its end.
     f.b.set_chunk_delay(Duration::from_millis(100));
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .json(&body("org/model-b", true))
-        .send()
-        .await
-        .unwrap();
-    let mut stream = resp.bytes_stream();
-    let mut text = String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()).into_owned();
-    tx.send(()).unwrap();
-    let refused = wait_for(Duration::from_secs(5), || async {
-        tokio::net::TcpStream::connect(addr).await.is_err()
-    })
-    .await;
-    assert!(refused, "still accepting connections after shutdown");
-    while let Some(chunk) = stream.next().await {
-        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-    }
-    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
-    let done = tokio::time::timeout(Duration::from_secs(5), server).await;
-    assert!(
-        matches!(done, Ok(Ok(Ok(())))),
-        "the workers did not stop cleanly: {done:?}"
-    );
+    served
+        .assert_shutdown_lets_a_stream_finish("org/model-b")
+        .await;
 }
 
 /// A client that sends part of a request's headers and then nothing (or nothing at all) is
@@ -129,20 +95,8 @@ async fn silent_and_trickling_clients_are_disconnected_after_the_header_timeout(
             ..RuntimeOptions::default()
         };
         let h = Harness::with_options(&f.yaml("", ""), options).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_workers(
-            h.state.clone(),
-            listener,
-            None,
-            None,
-            Duration::from_secs(5),
-            workers,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let served = Served::start(h.state.clone(), workers, Duration::from_secs(5)).await;
+        let addr = served.addr;
         let mut partial = tokio::net::TcpStream::connect(addr).await.unwrap();
         partial
             .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
@@ -177,8 +131,8 @@ async fn silent_and_trickling_clients_are_disconnected_after_the_header_timeout(
             waited >= Duration::from_millis(300),
             "workers {workers}: closed after {waited:?}, before the timeout"
         );
-        tx.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), server)
+        served.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), served.server)
             .await
             .expect("the server drains")
             .unwrap()

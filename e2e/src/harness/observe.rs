@@ -23,32 +23,12 @@ pub const API_POLL: Duration = Duration::from_millis(100);
 pub const POLICY_LABEL: &str = "switchyard.dev/policy";
 
 /// Waits until `check` returns `Some`, polling every [`API_POLL`], at most `timeout`.
-pub async fn poll_api<T, F, Fut>(
-    timeout: Duration,
-    what: &str,
-    mut check: F,
-) -> Result<T, HarnessError>
+pub async fn poll_api<T, F, Fut>(timeout: Duration, what: &str, check: F) -> Result<T, HarnessError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>, HarnessError>>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut last_err = None;
-    loop {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e.to_string()),
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let detail = last_err.map(|e| format!(" (last error: {e})"));
-            return Err(HarnessError::Timeout(
-                timeout,
-                format!("{what}{}", detail.unwrap_or_default()),
-            ));
-        }
-        tokio::time::sleep(API_POLL).await;
-    }
+    super::wait::poll_every(API_POLL, timeout, what, check).await
 }
 
 /// A condition of an object's conditions by type.

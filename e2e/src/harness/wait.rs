@@ -14,6 +14,20 @@ const POLL: Duration = Duration::from_millis(25);
 pub async fn poll_until<T, F, Fut>(
     timeout: Duration,
     what: &str,
+    check: F,
+) -> Result<T, HarnessError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, HarnessError>>,
+{
+    poll_every(POLL, timeout, what, check).await
+}
+
+/// [`poll_until`], re-checking every `interval`.
+pub async fn poll_every<T, F, Fut>(
+    interval: Duration,
+    timeout: Duration,
+    what: &str,
     mut check: F,
 ) -> Result<T, HarnessError>
 where
@@ -35,7 +49,7 @@ where
                 format!("{what}{}", detail.unwrap_or_default()),
             ));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(interval).await;
     }
 }
 

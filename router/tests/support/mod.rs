@@ -1,6 +1,7 @@
 //! Shared helpers of the router's integration tests.
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -207,6 +208,66 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A router served on a local port by `server::serve_workers` (0 workers: the shared runtime,
+/// as `server::serve` does), until `stop` is sent.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    pub async fn start(state: AppState, workers: usize, grace: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(switchyard_router::server::serve_workers(
+            state,
+            listener,
+            None,
+            None,
+            grace,
+            workers,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Self { addr, stop, server }
+    }
+
+    /// Streams from `model` (whose upstream should be slow), begins shutdown once the first
+    /// chunk arrived, and asserts that new connections are then refused, the stream still runs
+    /// to `[DONE]`, and the server stops cleanly.
+    pub async fn assert_shutdown_lets_a_stream_finish(self, model: &str) {
+        use futures::StreamExt;
+        let Self { addr, stop, server } = self;
+        let resp = reqwest::Client::new()
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .json(&serde_json::json!({"model": model, "stream": true,
+                                      "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        let mut stream = resp.bytes_stream();
+        let mut text = String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()).into_owned();
+        stop.send(()).unwrap();
+        let refused = wait_for(Duration::from_secs(5), || async {
+            tokio::net::TcpStream::connect(addr).await.is_err()
+        })
+        .await;
+        assert!(refused, "still accepting connections after shutdown");
+        while let Some(chunk) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+        assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+        let done = tokio::time::timeout(Duration::from_secs(5), server).await;
+        assert!(
+            matches!(done, Ok(Ok(Ok(())))),
+            "the server did not stop cleanly: {done:?}"
+        );
     }
 }
 
