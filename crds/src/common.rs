@@ -74,6 +74,17 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// [`parse_duration`] for command-line flags that need a non-zero duration (a clap value
+/// parser): the duration, or a message saying what is wrong.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "{s:?} is not a positive duration like 500ms, 30s or 5m"
+        )),
+    }
+}
+
 /// Where the router finds a model artefact (an ONNX file and, for text models, its tokenizer).
 ///
 /// Exactly one of `builtin` and `path` is set. Built-in models ship inside the router image

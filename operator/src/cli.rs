@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use switchyard_crds::common::parse_duration;
+use switchyard_crds::common::parse_positive_duration;
 
 use crate::DEFAULT_ROUTER_IMAGE;
 
@@ -54,23 +54,14 @@ pub struct Args {
     pub concurrency: u16,
     /// Deadline of one reconcile; past it the reconcile fails (category `Timeout`) and is
     /// retried with backoff.
-    #[arg(long, env = "SWITCHYARD_RECONCILE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    #[arg(long, env = "SWITCHYARD_RECONCILE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
     pub reconcile_timeout: Duration,
     /// First retry delay of an object whose reconcile failed; doubles on each further failure.
-    #[arg(long, env = "SWITCHYARD_BACKOFF_BASE", default_value = "500ms", value_parser = duration)]
+    #[arg(long, env = "SWITCHYARD_BACKOFF_BASE", default_value = "500ms", value_parser = parse_positive_duration)]
     pub backoff_base: Duration,
     /// Longest retry delay of an object whose reconcile keeps failing.
-    #[arg(long, env = "SWITCHYARD_BACKOFF_MAX", default_value = "5m", value_parser = duration)]
+    #[arg(long, env = "SWITCHYARD_BACKOFF_MAX", default_value = "5m", value_parser = parse_positive_duration)]
     pub backoff_max: Duration,
-}
-
-fn duration(s: &str) -> Result<Duration, String> {
-    match parse_duration(s) {
-        Some(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!(
-            "{s:?} is not a positive duration like 500ms, 30s or 5m"
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -390,7 +390,7 @@ fn decide_auto(
         };
         let why = if Some(i) == chosen {
             format!("chosen: cheapest acceptable ({basis})")
-        } else if p >= r.threshold || p >= bar {
+        } else if auto_rule::acceptable(&rule[i], p_best, tolerance) {
             format!("acceptable but costlier ({basis}); fallback")
         } else {
             format!("not acceptable ({basis}); fallback")

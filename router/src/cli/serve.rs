@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use switchyard_crds::common::parse_duration;
+use switchyard_crds::common::{parse_duration, parse_positive_duration};
 use tokio::net::TcpListener;
 
 use super::{CliError, SourceArgs, models_dir};
@@ -89,7 +89,7 @@ pub struct ServeArgs {
     /// Longest time a client may take to send a request's header block, counted from when the
     /// connection starts waiting for one: silent or trickling clients are disconnected, and
     /// idle keep-alive connections are closed after it.
-    #[arg(long, env = "SWITCHYARD_HEADER_READ_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
+    #[arg(long, env = "SWITCHYARD_HEADER_READ_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
     pub header_read_timeout: Duration,
     /// Threads serving requests, each with its own event loop and upstream connections (as
     /// nginx's worker processes); default: one per CPU. 0 serves on the shared runtime. With
@@ -100,13 +100,6 @@ pub struct ServeArgs {
 
 fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 500ms, 30s or 1m"))
-}
-
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    match duration(s)? {
-        d if d.is_zero() => Err(format!("{s:?} must be longer than zero")),
-        d => Ok(d),
-    }
 }
 
 /// Serves until SIGTERM/SIGINT.
