@@ -28,13 +28,23 @@ FROM chef AS planner
 COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
-# --- Build: dependencies first (cached layer), then the router --------------------------------
+# --- Build: the router with profile-guided optimisation (scripts/build-pgo.sh: an instrumented
+# build, a training run behind a local nginx, the optimised build). The instrumented build's
+# dependencies come first, as a layer reused until a Cargo.toml or Cargo.lock changes; its
+# flags must stay those of scripts/build-pgo.sh. The optimised build depends on the profile,
+# so it is never cached. -------------------------------------------------------------------------
 FROM chef AS builder
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nginx wrk \
+ && rm -rf /var/lib/apt/lists/* \
+ && rustup component add llvm-tools
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked -p switchyard-router --recipe-path recipe.json
+RUN CARGO_TARGET_DIR=target/pgo/instrumented RUSTFLAGS="-Cprofile-generate=/src/target/pgo/profiles" \
+    cargo chef cook --profile dist --locked --target "$(rustc -vV | sed -n 's/^host: //p')" \
+      -p switchyard-router --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked -p switchyard-router --bin switchyard-router \
- && install -D -m 0755 target/release/switchyard-router /out/switchyard-router
+RUN PGO_OUT=/out/switchyard-router scripts/build-pgo.sh
 
 # --- ONNX Runtime GPU libraries, from the onnxruntime-gpu wheel ---------------------------------
 FROM ${PYTHON_IMAGE} AS ort

@@ -5,9 +5,13 @@
 # The fake upstream's answer: one fixed chat completion.
 BENCH_BODY='{"id":"chatcmpl-bench","object":"chat.completion","created":0,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}'
 
-# Starts the fake upstream (nginx answering every POST with BENCH_BODY, far faster than anything
-# measured through it) on UP_PORT and nginx as a plain keep-alive reverse proxy in front of it
-# on NGINX_PORT. Sets NGINX_PID to the proxy's master process.
+# The same answer streamed (server-sent events, with a usage chunk), under /sse/ (nginx reads
+# the \n escapes).
+BENCH_SSE='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"bench-model","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":null}]}\n\ndata: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"bench-model","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}\n\ndata: [DONE]\n\n'
+
+# Starts the fake upstream (nginx answering every POST with BENCH_BODY, or BENCH_SSE under /sse/,
+# far faster than anything measured through it) on UP_PORT and nginx as a plain keep-alive
+# reverse proxy in front of it on NGINX_PORT. Sets NGINX_PID to the proxy's master process.
 start_upstream_and_nginx() {
   mkdir -p "$WORK/up" "$WORK/px"
   cat > "$WORK/up/nginx.conf" <<CONF
@@ -16,7 +20,9 @@ events { worker_connections 4096; }
 http { access_log off; client_body_temp_path $WORK/up; proxy_temp_path $WORK/up;
   fastcgi_temp_path $WORK/up; uwsgi_temp_path $WORK/up; scgi_temp_path $WORK/up;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP_PORT; location / { default_type application/json; return 200 '$BENCH_BODY'; } } }
+  server { listen 127.0.0.1:$UP_PORT;
+    location / { default_type application/json; return 200 '$BENCH_BODY'; }
+    location /sse/ { default_type text/event-stream; return 200 '$BENCH_SSE'; } } }
 CONF
   cat > "$WORK/px/nginx.conf" <<CONF
 worker_processes auto; daemon off; pid $WORK/px/nginx.pid; error_log $WORK/px/error.log warn;

@@ -4,7 +4,7 @@
 # as bench/http/run.sh. Unlike wall-clock latency this barely moves when other processes compete
 # for the cores, and on a saturated machine throughput is about inversely proportional to it.
 #
-#   bench/http/cpu-per-request.sh                    # release build of the working tree
+#   bench/http/cpu-per-request.sh                    # the shipped build (scripts/build-pgo.sh)
 #   SWITCHYARD_BIN=/path/to/switchyard-router bench/http/cpu-per-request.sh   # another binary
 #   SWITCHYARD_ARGS='--workers 1' bench/http/cpu-per-request.sh   # extra `serve` flags
 #   CONNS="1 64" BENCH_DURATION=10s REPEAT=3 bench/http/cpu-per-request.sh
@@ -46,8 +46,8 @@ start_upstream_and_nginx
 
 if [ -z "${SWITCHYARD_BIN:-}" ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-  cargo build --release -q -p switchyard-router --bin switchyard-router
-  SWITCHYARD_BIN="$CARGO_TARGET_DIR/release/switchyard-router"
+  scripts/build-pgo.sh
+  SWITCHYARD_BIN="$CARGO_TARGET_DIR/pgo/switchyard-router"
 fi
 write_switchyard_config
 read -r -a EXTRA_ARGS <<<"${SWITCHYARD_ARGS:-}"
