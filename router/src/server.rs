@@ -105,9 +105,6 @@ pub async fn serve_workers(
         }
     };
     tokio::spawn(stop);
-    let wait = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|v| *v).await;
-    };
     let header_timeout = state.header_read_timeout();
     let main: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
         None if workers > 0 => Box::pin(serve_on_workers(
@@ -147,7 +144,7 @@ pub async fn serve_workers(
         }
     };
     let deadline = async move {
-        wait(rx).await;
+        stopped(rx).await;
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
