@@ -68,17 +68,13 @@ LLVM_PROFILE_FILE="$PROFILES/router-%p-%m.profraw" RUST_LOG=warn \
   "$PGO/instrumented/$HOST/dist/switchyard-router" serve -f "$WORK/switchyard.yaml" \
   --listen "127.0.0.1:$SY_PORT" --no-watch & SY_PID=$!; PIDS+=("$SY_PID")
 URL="http://127.0.0.1:$SY_PORT"
-for _ in $(seq 1 300); do curl -sf -o /dev/null "$URL/readyz" && break; sleep 0.1; done
-post_lua() { # file body
-  printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n' "$2" > "$1"
-}
-post_lua "$WORK/plain.lua" \
-  "'{\"model\":\"bench-model\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello there, how are you today?\"}],\"max_tokens\":16}'"
-post_lua "$WORK/stream.lua" \
-  "'{\"model\":\"bench-stream\",\"stream\":true,\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Count to three.\"}]}'"
-post_lua "$WORK/bad.lua" "'{\"model\":\"bench-model\",\"messages\":[{\"role\":\"user\"'"
-post_lua "$WORK/unknown.lua" "'{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'"
 chat="$URL/v1/chat/completions"
+WAIT_HTTP_TRIES=150 wait_http "$chat" -f
+write_post_lua "$WORK/plain.lua" "$BENCH_REQUEST"
+write_post_lua "$WORK/stream.lua" \
+  '{"model":"bench-stream","stream":true,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Count to three."}]}'
+write_post_lua "$WORK/bad.lua" '{"model":"bench-model","messages":[{"role":"user"'
+write_post_lua "$WORK/unknown.lua" '{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}'
 wrk -t1 -c1 -d5s -s "$WORK/plain.lua" "$chat" >/dev/null
 wrk -t2 -c64 -d4s -s "$WORK/plain.lua" "$chat" >/dev/null
 wrk -t1 -c1 -d2s -s "$WORK/stream.lua" "$chat" >/dev/null

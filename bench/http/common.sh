@@ -1,6 +1,38 @@
 # shellcheck shell=bash
-# Shared by bench/http/run.sh and bench/http/cpu-per-request.sh (sourced, not run).
+# Shared by bench/http/run.sh, bench/http/cpu-per-request.sh and scripts/build-pgo.sh (sourced,
+# not run).
 # Needs: NGINX, WORK, UP_PORT, NGINX_PORT, and the PIDS array of the caller.
+
+# The benchmark's request: a short chat completion naming the fake upstream's model id, so the
+# router routes it manually, without classification.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+BENCH_REQUEST='{"model":"bench-model","messages":[{"role":"user","content":"Hello there, how are you today?"}],"max_tokens":16}'
+
+# Writes the wrk script $1, which POSTs the JSON body $2 (no single quotes in it), with the
+# header $3: $4 as well when they are given.
+write_post_lua() {
+  {
+    echo 'wrk.method = "POST"'
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    if [ $# -ge 4 ]; then printf 'wrk.headers["%s"] = "%s"\n' "$3" "$4"; fi
+    printf "wrk.body = '%s'\n" "$2"
+  } > "$1"
+}
+
+# Waits until $1 answers a small chat completion (at most WAIT_HTTP_TRIES × 0.2 s, default
+# 900); further arguments are curl options (-f: only a 2xx answer counts).
+wait_http() {
+  local url="$1"; shift
+  for _ in $(seq 1 "${WAIT_HTTP_TRIES:-900}"); do
+    if curl -s "$@" -o /dev/null -H 'content-type: application/json' \
+         -d '{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}' "$url"; then return 0; fi
+    sleep 0.2
+  done
+  echo "timed out waiting for $url" >&2; return 1
+}
+
+# The median of the numbers on standard input, one per line.
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 # The fake upstream's answer: one fixed chat completion.
 BENCH_BODY='{"id":"chatcmpl-bench","object":"chat.completion","created":0,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}'

@@ -54,21 +54,10 @@ read -r -a EXTRA_ARGS <<<"${SWITCHYARD_ARGS:-}"
 RUST_LOG="${SWITCHYARD_LOG:-warn}" "$SWITCHYARD_BIN" serve -f "$WORK/switchyard.yaml" \
   --listen "127.0.0.1:$SY_PORT" --no-watch "${EXTRA_ARGS[@]}" & SY_PID=$!; PIDS+=("$SY_PID")
 
-cat > "$WORK/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"model":"bench-model","messages":[{"role":"user","content":"Hello there, how are you today?"}],"max_tokens":16}'
-LUA
-
-wait_http() {
-  for _ in $(seq 1 300); do
-    if curl -sf -o /dev/null -H 'content-type: application/json' \
-         -d '{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}' "$1"; then return 0; fi
-    sleep 0.2
-  done
-  echo "timed out waiting for $1" >&2; return 1
-}
-for p in $UP_PORT $NGINX_PORT $SY_PORT; do wait_http "http://127.0.0.1:$p/v1/chat/completions"; done
+write_post_lua "$WORK/post.lua" "$BENCH_REQUEST"
+for p in $UP_PORT $NGINX_PORT $SY_PORT; do
+  WAIT_HTTP_TRIES=300 wait_http "http://127.0.0.1:$p/v1/chat/completions" -f
+done
 
 # CPU ticks (user + system, all threads) of a process and its direct children.
 ticks() {
@@ -96,8 +85,6 @@ measure() {
   awk -v d="$((after - before))" -v t="$TCK" -v n="$reqs" -v r="$secs" \
     'BEGIN {printf "%.1f %s\n", d / t * 1e6 / n, r}'
 }
-
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 echo "CPU per request (µs, median of $REPEAT × $DURATION; load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '%-11s %6s %12s %10s\n' proxy conns 'cpu µs/req' 'req/s'

@@ -24,15 +24,6 @@ if ! need nginx || ! need wrk; then
 fi
 NGINX="$(command -v nginx)"
 
-wait_http() { # url [method]
-  for _ in $(seq 1 900); do
-    if curl -s -o /dev/null -X "${2:-GET}" -H 'content-type: application/json' \
-         -d '{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}' "$1"; then return 0; fi
-    sleep 0.2
-  done
-  echo "timed out waiting for $1" >&2; return 1
-}
-
 # shellcheck source=bench/http/common.sh
 source "$ROOT/bench/http/common.sh"
 start_upstream_and_nginx
@@ -70,21 +61,16 @@ litellm_settings: {telemetry: false}
 YAML
   LITELLM_MASTER_KEY="$BENCH_KEY" LITELLM_TELEMETRY=False "$LVENV/bin/litellm" --config "$WORK/litellm.yaml" --host 127.0.0.1 \
     --port "$LITELLM_PORT" >"$WORK/litellm.log" 2>&1 & PIDS+=($!)
-  if wait_http "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions" POST; then LITELLM_OK=1
+  if wait_http "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions"; then LITELLM_OK=1
   else LITELLM_NOTE="LiteLLM did not start (see .cache/bench-http/litellm.log); skipped"; fi
 fi
 
-cat > "$WORK/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $BENCH_KEY"
-wrk.body = '{"model":"bench-model","messages":[{"role":"user","content":"Hello there, how are you today?"}],"max_tokens":16}'
-LUA
+write_post_lua "$WORK/post.lua" "$BENCH_REQUEST" Authorization "Bearer $BENCH_KEY"
 
-wait_http "http://127.0.0.1:$UP_PORT/v1/chat/completions" POST
-wait_http "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" POST
-wait_http "http://127.0.0.1:$SY_PORT/v1/chat/completions" POST
-wait_http "http://127.0.0.1:$SY_RELEASE_PORT/v1/chat/completions" POST
+wait_http "http://127.0.0.1:$UP_PORT/v1/chat/completions"
+wait_http "http://127.0.0.1:$NGINX_PORT/v1/chat/completions"
+wait_http "http://127.0.0.1:$SY_PORT/v1/chat/completions"
+wait_http "http://127.0.0.1:$SY_RELEASE_PORT/v1/chat/completions"
 
 # run NAME URL CONNECTIONS THREADS -> "p50_ms p99_ms rps errors"
 measure() {
@@ -120,7 +106,6 @@ for round in $(seq 1 "$REPEAT"); do
     done
   done
 done
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 for key in "${!RUNS[@]}"; do
   runs="$(printf '%s' "${RUNS[$key]}")"
   R["$key"]="$(for i in 1 2 3; do echo "$runs" | awk -v i="$i" '{print $i}' | median; done | tr '\n' ' ')$(echo "$runs" | awk '{n+=$4} END {print n+0}')"
